@@ -1,0 +1,187 @@
+#include <sys/socket.h>
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "front.h"
+#include "../src/secret.h"
+#include "../src/util.h"
+
+void
+local_hostname(char *buf, size_t len)
+{
+	struct addrinfo	 hints, *res;
+
+	if (gethostname(buf, len) == -1 || *buf == '\0') {
+		snprintf(buf, len, "localhost");
+		return;
+	}
+	buf[len - 1] = '\0';
+	if (strchr(buf, '.') != NULL)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(buf, NULL, &hints, &res) == 0) {
+		if (res->ai_canonname != NULL && strchr(res->ai_canonname, '.'))
+			snprintf(buf, len, "%s", res->ai_canonname);
+		freeaddrinfo(res);
+	}
+}
+
+static int
+no_account(struct run *r, const char *name, struct err *e)
+{
+	if (r->cfg.nfiles == 0)
+		return err_set(e, ERR_CONFIG, "no configuration file: create "
+		    "~/.config/outbox/config (see outbox.conf(5)), or give "
+		    "--host");
+	return err_set(e, ERR_CONFIG, "no account '%s' in %s", name,
+	    r->cfg.userfile ? r->cfg.userfile : r->cfg.files[0]);
+}
+
+/* A value that the command line gives overrides the file's. */
+static int
+apply_overrides(struct run *r, struct err *e)
+{
+	size_t	i;
+
+	for (i = 0; i < r->o->nov; i++) {
+		if (account_set(r->acct, r->o->ov[i].cmd, r->o->ov[i].val,
+		    &ORIGIN_CMDLINE, e) == -1) {
+			e->cls = ERR_USAGE;
+			err_prefix(e, "--%s", r->o->ov[i].cmd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+cmdline_has_host(const struct opts *o)
+{
+	size_t	i;
+
+	for (i = 0; i < o->nov; i++)
+		if (strcmp(o->ov[i].cmd, "host") == 0)
+			return 1;
+	return 0;
+}
+
+int
+front_account(struct run *r, struct err *e)
+{
+	const struct opts	*o = r->o;
+	const char		*name = o->account ? o->account : "default";
+
+	if (config_load(&r->cfg, o->conffile, e) == -1)
+		return -1;
+	if (o->account == NULL && o->from != NULL)
+		r->acct = config_find_by_from(&r->cfg, o->from);
+	if (r->acct == NULL)
+		r->acct = config_find(&r->cfg, name);
+	if (r->acct == NULL && o->account == NULL && cmdline_has_host(o)) {
+		/* msmtp style: everything on the command line. */
+		r->acct = account_new("command line");
+		r->acct->decl = ORIGIN_CMDLINE;
+		r->cfg.acct = xrealloc(r->cfg.acct, (r->cfg.nacct + 1) *
+		    sizeof(*r->cfg.acct));
+		r->cfg.acct[r->cfg.nacct++] = r->acct;
+	}
+	if (r->acct == NULL)
+		return no_account(r, name, e);
+	if (apply_overrides(r, e) == -1 || account_resolve(r->acct, e) == -1)
+		return -1;
+	if (acct_str(r->acct, CF_DOMAIN) != NULL)
+		snprintf(r->helo, sizeof(r->helo), "%s",
+		    acct_str(r->acct, CF_DOMAIN));
+	else
+		local_hostname(r->helo, sizeof(r->helo));
+	/* EHLO wants a fully qualified name; a bare host name is not one. */
+	if (strchr(r->helo, '.') == NULL && strchr(r->helo, ':') == NULL)
+		snprintf(r->helo, sizeof(r->helo), "localhost");
+	return 0;
+}
+
+void
+front_smtp_params(struct run *r, struct smtp_params *p)
+{
+	const struct account	*a = r->acct;
+	const char		*trust = acct_str(a, CF_TLS_TRUST_FILE);
+
+	memset(p, 0, sizeof(*p));
+	p->host = acct_str(a, CF_HOST);
+	p->port = acct_int(a, CF_PORT);
+	p->source_ip = acct_str(a, CF_SOURCE_IP);
+	p->timeout_ms = acct_int(a, CF_TIMEOUT) * 1000;
+	p->tls = acct_on(a, CF_TLS);
+	p->starttls = acct_on(a, CF_TLS_STARTTLS);
+	p->tlsp.hostname = acct_str(a, CF_TLS_HOST_OVERRIDE) ?
+	    acct_str(a, CF_TLS_HOST_OVERRIDE) : p->host;
+	p->tlsp.certcheck = acct_on(a, CF_TLS_CERTCHECK);
+	p->tlsp.trust_file = trust && *trust ? trust : NULL;
+	p->tlsp.crl_file = acct_str(a, CF_TLS_CRL_FILE);
+	p->tlsp.fingerprint = acct_str(a, CF_TLS_FINGERPRINT) &&
+	    *acct_str(a, CF_TLS_FINGERPRINT) ? acct_str(a, CF_TLS_FINGERPRINT) :
+	    NULL;
+	p->tlsp.cert_file = acct_str(a, CF_TLS_CERT_FILE);
+	p->tlsp.key_file = acct_str(a, CF_TLS_KEY_FILE);
+	p->tlsp.priorities = acct_str(a, CF_TLS_PRIORITIES) &&
+	    *acct_str(a, CF_TLS_PRIORITIES) ? acct_str(a, CF_TLS_PRIORITIES) :
+	    NULL;
+	p->helo = r->helo;
+	p->auth = acct_str(a, CF_AUTH);
+	p->user = acct_str(a, CF_USER);
+	p->verbose = r->o->verbose;
+}
+
+/* The values outbox picks differently from msmtp, for -P. */
+static void
+print_differences(const struct account *a, FILE *out)
+{
+	if (!a->used_msmtp_defaults)
+		return;
+	fprintf(out, "\nValues where outbox's default differs from msmtp's:\n");
+	if (a->org[CF_TLS].file == ORIGIN_DEFAULT.file)
+		fprintf(out, "    tls = %s (msmtp: off)\n", acct_str(a, CF_TLS));
+	if (a->org[CF_PORT].file == ORIGIN_DEFAULT.file)
+		fprintf(out, "    port = %s (msmtp: 25, or 465 with implicit "
+		    "TLS)\n", acct_str(a, CF_PORT));
+}
+
+int
+mode_pretend(struct run *r, FILE *out, struct err *e)
+{
+	const struct account	*a;
+	struct secret_query	 q;
+	char			 where[300];
+	int			 k;
+
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	a = r->acct;
+	origin_str(&a->decl, where, sizeof(where));
+	fprintf(out, "account %s (%s)\n", a->name, where);
+	for (k = 0; k < CF_NKEYS; k++) {
+		const char *v = a->val[k];
+
+		if (v == NULL)
+			continue;
+		origin_str(&a->org[k], where, sizeof(where));
+		fprintf(out, "    %-24s = %s  (%s)\n", cfkey_name((enum cfkey)k),
+		    k == CF_PASSWORD ? "*" : v, where);
+	}
+	fprintf(out, "    %-24s = %s\n", "(EHLO domain)", r->helo);
+	if (strcmp(acct_str(a, CF_AUTH), "off") != 0) {
+		memset(&q, 0, sizeof(q));
+		q.password = acct_str(a, CF_PASSWORD);
+		q.passwordeval = acct_str(a, CF_PASSWORDEVAL);
+		fprintf(out, "    %-24s = %s\n", "(password source)",
+		    secret_source_name(secret_planned(&q)));
+	}
+	print_differences(a, out);
+	return EX_OK;
+}

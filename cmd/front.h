@@ -1,0 +1,33 @@
+#ifndef OUTBOX_FRONT_H
+#define OUTBOX_FRONT_H
+
+#include <stdio.h>
+
+#include "opts.h"
+#include "../src/config.h"
+#include "../src/err.h"
+#include "../src/smtp.h"
+
+/* Everything the front end worked out for one run. */
+struct run {
+	const struct opts	*o;
+	struct config		 cfg;
+	struct account		*acct;
+	char			 helo[256];
+};
+
+/* Print "outbox: account A: host:port: message" once, return the code. */
+int	 fail(const struct run *, const struct err *, int with_server);
+
+/* Load the config and pick the account, applying command-line values. */
+int	 front_account(struct run *, struct err *);
+/* Fill the SMTP parameters that come from the account (not the message). */
+void	 front_smtp_params(struct run *, struct smtp_params *);
+
+int	 mode_send(struct run *, struct err *);
+int	 mode_pretend(struct run *, FILE *, struct err *);
+
+/* The local host's name (FQDN when known). */
+void	 local_hostname(char *, size_t);
+
+#endif

@@ -1,0 +1,52 @@
+#ifndef OUTBOX_OPTS_H
+#define OUTBOX_OPTS_H
+
+#include "../src/config.h"
+#include "../src/err.h"
+
+enum mode {
+	MODE_SEND,		/* -bm, the default */
+	MODE_SMTP,		/* -bs */
+	MODE_QUEUE_LIST,	/* -bp, mailq */
+	MODE_NEWALIASES,	/* -bi, -I, newaliases */
+	MODE_VERIFY,		/* -bv */
+	MODE_FLUSH,		/* -q */
+	MODE_PRETEND,		/* -P */
+	MODE_SERVERINFO,	/* -S, --serverinfo */
+	MODE_VERSION,
+	MODE_HELP,
+};
+
+/* A config command given on the command line (--host=x, -N never...). */
+struct override {
+	const char	*cmd;
+	const char	*val;
+};
+
+/* The parsed command line: the program's only global state. */
+struct opts {
+	enum mode	 mode;
+	const char	*conffile;	/* -C */
+	const char	*account;	/* -a */
+	const char	*from;		/* -f, -r */
+	const char	*fullname;	/* -F */
+	const char	*envid;		/* -V */
+	int		 read_rcpts;	/* -t */
+	int		 dot_ends;	/* not -i */
+	int		 read_env_from;	/* --read-envelope-from */
+	int		 verbose;	/* -v, -d */
+	struct override	*ov;
+	size_t		 nov;
+	char		**rcpts;	/* the operands */
+	int		 nrcpts;
+};
+
+/*
+ * Parse argv.  Errors: ERR_USAGE naming the option.  Accepts sendmail's
+ * options (implemented or ignored, see outbox(1)) and msmtp's long options.
+ */
+int	 opts_parse(struct opts *, int argc, char **argv, struct err *);
+void	 opts_free(struct opts *);
+void	 usage_print(FILE *);
+
+#endif

@@ -1,0 +1,133 @@
+#include <sys/prctl.h>
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "front.h"
+#include "../src/conn.h"
+#include "../src/sasl.h"
+
+#define OUTBOX_VERSION	"0.1.0"
+
+int
+fail(const struct run *r, const struct err *e, int with_server)
+{
+	const struct account *a = r->acct;
+
+	if (a != NULL && with_server && acct_str(a, CF_HOST) != NULL)
+		fprintf(stderr, "outbox: account %s: %s:%s: %s\n", a->name,
+		    acct_str(a, CF_HOST), acct_str(a, CF_PORT) ?
+		    acct_str(a, CF_PORT) : "?", e->msg);
+	else if (a != NULL && with_server)
+		fprintf(stderr, "outbox: account %s: %s\n", a->name, e->msg);
+	else
+		fprintf(stderr, "outbox: %s\n", e->msg);
+	return err_exitcode(e);
+}
+
+static int
+mode_version(void)
+{
+	printf("outbox %s\n", OUTBOX_VERSION);
+	printf("TLS: GnuTLS %s\n", conn_tls_version());
+	printf("SASL: GNU SASL %s\n", sasl_version());
+	printf("Keyring: libsecret (loaded when a password is looked up)\n");
+	return EX_OK;
+}
+
+static int
+mode_serverinfo(struct run *r, struct err *e)
+{
+	struct smtp_params	p;
+
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	front_smtp_params(r, &p);
+	p.auth = "off";
+	if (smtp_serverinfo(&p, stdout, e) == -1)
+		return fail(r, e, 1);
+	return EX_OK;
+}
+
+/* Modes that belong to the queue, which this build does not have yet. */
+static int
+mode_queue(struct run *r, struct err *e)
+{
+	if (r->o->mode == MODE_QUEUE_LIST) {
+		printf("Mail queue is empty\n");
+		return EX_OK;
+	}
+	err_set(e, ERR_USAGE, "-q: there is no queue to flush");
+	return fail(r, e, 0);
+}
+
+static enum mode
+mode_from_name(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	base = base ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		return MODE_QUEUE_LIST;
+	if (strcmp(base, "newaliases") == 0)
+		return MODE_NEWALIASES;
+	return MODE_SEND;
+}
+
+static int
+dispatch(struct run *r, struct err *e)
+{
+	switch (r->o->mode) {
+	case MODE_HELP:
+		usage_print(stdout);
+		return EX_OK;
+	case MODE_VERSION:
+		return mode_version();
+	case MODE_NEWALIASES:
+		return EX_OK;
+	case MODE_QUEUE_LIST:
+	case MODE_FLUSH:
+		return mode_queue(r, e);
+	case MODE_PRETEND:
+		return mode_pretend(r, stdout, e);
+	case MODE_SERVERINFO:
+		return mode_serverinfo(r, e);
+	case MODE_SMTP:
+	case MODE_VERIFY:
+		err_set(e, ERR_USAGE, "-b%c is not supported yet",
+		    r->o->mode == MODE_SMTP ? 's' : 'v');
+		return fail(r, e, 0);
+	case MODE_SEND:
+		break;
+	}
+	return mode_send(r, e);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts	o;
+	struct run	r;
+	struct err	e = { ERR_NONE, "" };
+	int		rv;
+
+	/* No core dump may hold a password. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	memset(&r, 0, sizeof(r));
+	r.o = &o;
+	if (opts_parse(&o, argc, argv, &e) == -1) {
+		rv = fail(&r, &e, 0);
+		fputs("Try 'outbox --help'.\n", stderr);
+		opts_free(&o);
+		return rv;
+	}
+	if (o.mode == MODE_SEND && argc > 0)
+		o.mode = mode_from_name(argv[0]);
+	rv = dispatch(&r, &e);
+	config_free(&r.cfg);
+	opts_free(&o);
+	return rv;
+}

@@ -1,0 +1,364 @@
+#include <ctype.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+
+#include "front.h"
+#include "../src/log.h"
+#include "../src/message.h"
+#include "../src/secret.h"
+#include "../src/util.h"
+
+/* One submission's state, for reporting. */
+struct submission {
+	struct run		*r;
+	struct msg		 m;
+	struct addrlist		 rcpts;
+	char			*sender;
+	char			*from_hdr;
+	struct smtp_result	 res;
+	long long		 start;
+};
+
+static const char *
+login_name(void)
+{
+	const char	*u = getenv("USER");
+	struct passwd	*pw;
+
+	if (u != NULL && *u != '\0' && !has_ctl(u) && strchr(u, ' ') == NULL)
+		return u;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "nobody";
+}
+
+/* msmtp's from substitutions: %U user, %H host, %C FQDN, %M maildomain. */
+static char *
+expand_from(const struct account *a, const char *pat)
+{
+	struct buf	b = { 0 };
+	char		host[256];
+	const char	*md = acct_str(a, CF_MAILDOMAIN);
+
+	local_hostname(host, sizeof(host));
+	for (; *pat; pat++) {
+		if (pat[0] != '%' || pat[1] == '\0') {
+			buf_addc(&b, *pat);
+			continue;
+		}
+		switch (*++pat) {
+		case 'U': buf_adds(&b, login_name()); break;
+		case 'H': case 'C': buf_adds(&b, host); break;
+		case 'M': buf_adds(&b, md ? md : host); break;
+		case '%': buf_addc(&b, '%'); break;
+		default: buf_addc(&b, '%'); buf_addc(&b, *pat); break;
+		}
+	}
+	return b.p ? b.p : xstrdup("");
+}
+
+/* A -f value: "addr", "<addr>", "Name <addr>" or "" / "<>" (null sender). */
+static int
+parse_sender(const char *v, char **out, struct err *e)
+{
+	struct addrlist	l = { 0 };
+
+	if (*v == '\0' || strcmp(v, "<>") == 0) {
+		*out = xstrdup("");
+		return 0;
+	}
+	if (addr_parse_list(&l, v, e) == -1 || l.n != 1) {
+		if (l.n > 1 || e->cls == ERR_NONE)
+			err_set(e, ERR_USAGE, "-f: expected one address, not "
+			    "'%s'", v);
+		e->cls = ERR_USAGE;
+		addrlist_free(&l);
+		return -1;
+	}
+	*out = xstrdup(l.v[0]);
+	addrlist_free(&l);
+	return 0;
+}
+
+static int
+choose_sender(struct submission *s, struct err *e)
+{
+	const struct account	*a = s->r->acct;
+	const struct opts	*o = s->r->o;
+	const char		*from = acct_str(a, CF_FROM);
+
+	if (o->from != NULL && (acct_on(a, CF_ALLOW_FROM_OVERRIDE) ||
+	    from == NULL))
+		return parse_sender(o->from, &s->sender, e);
+	if (from != NULL)
+		s->sender = expand_from(a, from);
+	else if (acct_on(a, CF_AUTO_FROM) && acct_str(a, CF_MAILDOMAIN))
+		s->sender = expand_from(a, "%U@%M");
+	else
+		s->sender = expand_from(a, "%U@%H");
+	return 0;
+}
+
+/* RFC 2047 for a non-ASCII name, a quoted string when it has specials. */
+static char *
+encode_name(const char *name)
+{
+	gnutls_datum_t	 in = { (unsigned char *)name, strlen(name) };
+	gnutls_datum_t	 b64 = { NULL, 0 };
+	struct buf	 b = { 0 };
+	const char	*p;
+	int		 special = 0;
+
+	for (p = name; *p; p++) {
+		if ((unsigned char)*p >= 0x80) {
+			if (gnutls_base64_encode2(&in, &b64) < 0)
+				break;
+			buf_addf(&b, "=?UTF-8?B?%.*s?=", (int)b64.size,
+			    b64.data);
+			gnutls_free(b64.data);
+			return b.p;
+		}
+		if (strchr("()<>[]:;@\\,.\"", *p) != NULL)
+			special = 1;
+	}
+	if (!special)
+		return xstrdup(name);
+	buf_addc(&b, '"');
+	for (p = name; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addc(&b, '\\');
+		buf_addc(&b, *p);
+	}
+	buf_addc(&b, '"');
+	return b.p;
+}
+
+static void
+make_from_header(struct submission *s)
+{
+	const char	*name = s->r->o->fullname;
+	char		*enc;
+
+	if (name == NULL)
+		name = acct_str(s->r->acct, CF_FROM_FULL_NAME);
+	if (name == NULL || *name == '\0') {
+		s->from_hdr = xstrdup(*s->sender ? s->sender : "<>");
+		return;
+	}
+	enc = encode_name(name);
+	s->from_hdr = xasprintf("%s <%s>", enc, s->sender);
+	free(enc);
+}
+
+static enum hdrmode
+hdrmode(const struct account *a, enum cfkey k)
+{
+	const char	*v = acct_str(a, k);
+
+	return strcmp(v, "off") == 0 ? HDR_OFF : strcmp(v, "on") == 0 ?
+	    HDR_ON : HDR_AUTO;
+}
+
+static int
+spool(struct submission *s, struct err *e)
+{
+	const struct account	*a = s->r->acct;
+	struct msg_opts		 mo;
+	const char		*at = strrchr(s->sender, '@');
+
+	memset(&mo, 0, sizeof(mo));
+	mo.dot_ends = s->r->o->dot_ends;
+	mo.read_rcpts = s->r->o->read_rcpts;
+	mo.remove_bcc = acct_on(a, CF_REMOVE_BCC_HEADERS);
+	mo.undisclosed = acct_on(a, CF_UNDISCLOSED_RECIPIENTS);
+	mo.set_from = hdrmode(a, CF_SET_FROM_HEADER);
+	mo.set_date = hdrmode(a, CF_SET_DATE_HEADER);
+	mo.set_msgid = hdrmode(a, CF_SET_MSGID_HEADER);
+	mo.from_hdr = s->from_hdr;
+	mo.msgid_domain = at && at[1] ? at + 1 : s->r->helo;
+	return msg_spool(STDIN_FILENO, &mo, &s->m, e);
+}
+
+static int
+collect_rcpts(struct submission *s, struct err *e)
+{
+	const struct opts	*o = s->r->o;
+	struct addrlist		 l = { 0 };
+	size_t			 i;
+	int			 k;
+
+	for (k = 0; k < o->nrcpts; k++) {
+		if (addr_parse_list(&l, o->rcpts[k], e) == -1) {
+			e->cls = ERR_USAGE;
+			addrlist_free(&l);
+			return -1;
+		}
+	}
+	for (i = 0; i < s->m.rcpts.n; i++)
+		addrlist_add(&l, s->m.rcpts.v[i]);
+	for (i = 0; i < l.n; i++)
+		if (!addrlist_has(&s->rcpts, l.v[i]))
+			addrlist_add(&s->rcpts, l.v[i]);
+	addrlist_free(&l);
+	if (s->rcpts.n == 0)
+		return err_set(e, ERR_USAGE, "no recipients: give them as "
+		    "arguments, or use -t to read them from the message");
+	return 0;
+}
+
+static int
+get_password(struct submission *s, char **pw, struct err *e)
+{
+	const struct account	*a = s->r->acct;
+	struct secret_query	 q;
+	enum secret_source	 src;
+	const char		*auth = acct_str(a, CF_AUTH);
+
+	*pw = NULL;
+	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	q.account = a->name;
+	q.host = acct_str(a, CF_HOST);
+	q.port = acct_int(a, CF_PORT);
+	q.user = acct_str(a, CF_USER);
+	q.password = acct_str(a, CF_PASSWORD);
+	q.passwordeval = acct_str(a, CF_PASSWORDEVAL);
+	q.eval_timeout = 60;
+	return secret_get(&q, pw, &src, e);
+}
+
+/* Report each refused recipient on its own line; the worst code wins. */
+static int
+report_rcpts(const struct submission *s)
+{
+	const struct account	*a = s->r->acct;
+	size_t			 i;
+	int			 ex = EX_OK;
+
+	for (i = 0; i < s->rcpts.n; i++) {
+		int c = s->res.rcpt ? s->res.rcpt[i].code : 0;
+
+		if (c < 400)
+			continue;
+		fprintf(stderr, "outbox: account %s: %s:%s: RCPT TO:<%s>: %d "
+		    "%s\n", a->name, acct_str(a, CF_HOST),
+		    acct_str(a, CF_PORT), s->rcpts.v[i], c,
+		    s->res.rcpt[i].text);
+		if (c < 500)
+			ex = EX_TEMPFAIL;
+		else if (ex == EX_OK)
+			ex = EX_UNAVAILABLE;
+	}
+	return ex;
+}
+
+static void
+write_log(const struct submission *s, int ex, const struct err *e)
+{
+	const struct account	*a = s->r->acct;
+	struct logrec		 l;
+	struct buf		 rc = { 0 };
+	size_t			 i;
+
+	if (acct_str(a, CF_LOGFILE) == NULL && (acct_str(a, CF_SYSLOG) == NULL ||
+	    strcmp(acct_str(a, CF_SYSLOG), "off") == 0))
+		return;
+	for (i = 0; i < s->rcpts.n; i++)
+		buf_addf(&rc, "%s<%s>=%d", i ? "," : "", s->rcpts.v[i],
+		    s->res.rcpt ? s->res.rcpt[i].code : 0);
+	memset(&l, 0, sizeof(l));
+	l.account = a->name;
+	l.host = acct_str(a, CF_HOST);
+	l.port = acct_int(a, CF_PORT);
+	l.tls = s->res.tls.version[0] ? s->res.tls.version : "off";
+	l.mech = s->res.mech;
+	l.sender = s->sender;
+	l.rcpts = rc.p;
+	l.size = (long long)s->m.size;
+	l.msgid = s->m.msgid;
+	l.reply = s->res.final;
+	l.ms = now_ms() - s->start;
+	l.exitcode = ex;
+	l.error = ex != EX_OK && e->cls != ERR_NONE ? e->msg : NULL;
+	log_message(acct_str(a, CF_LOGFILE), acct_str(a,
+	    CF_LOGFILE_TIME_FORMAT), acct_str(a, CF_SYSLOG), &l);
+	buf_free(&rc);
+}
+
+static int
+submit(struct submission *s, struct err *e)
+{
+	struct smtp_params	 p;
+	char			*pw;
+	int			 rv, ex;
+
+	if (get_password(s, &pw, e) == -1)
+		return fail(s->r, e, 1);
+	front_smtp_params(s->r, &p);
+	p.password = pw;
+	p.sender = s->sender;
+	p.rcpts = &s->rcpts;
+	p.dsn_notify = acct_str(s->r->acct, CF_DSN_NOTIFY);
+	if (p.dsn_notify != NULL && strcmp(p.dsn_notify, "off") == 0)
+		p.dsn_notify = NULL;
+	p.dsn_return = acct_str(s->r->acct, CF_DSN_RETURN);
+	if (p.dsn_return != NULL && strcmp(p.dsn_return, "off") == 0)
+		p.dsn_return = NULL;
+	p.envid = s->r->o->envid;
+	rv = smtp_send(&p, &s->m, &s->res, e);
+	secret_free(pw);
+	ex = report_rcpts(s);
+	if (rv == -1 && !s->res.rcpts_refused)
+		ex = fail(s->r, e, 1);
+	else if (rv == -1)
+		ex = err_exitcode(e);
+	write_log(s, ex, e);
+	return ex;
+}
+
+int
+mode_send(struct run *r, struct err *e)
+{
+	struct submission	s;
+	int			ex;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.start = now_ms();
+	s.m.fd = -1;
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	if (choose_sender(&s, e) == -1) {
+		ex = fail(r, e, 0);
+		goto out;
+	}
+	make_from_header(&s);
+	if (spool(&s, e) == -1 || collect_rcpts(&s, e) == -1) {
+		ex = fail(r, e, 0);
+		goto out;
+	}
+	if (r->o->read_env_from) {
+		if (s.m.from_addr == NULL) {
+			err_set(e, ERR_DATA, "--read-envelope-from: the message "
+			    "has no From header");
+			ex = fail(r, e, 0);
+			goto out;
+		}
+		free(s.sender);
+		s.sender = xstrdup(s.m.from_addr);
+	}
+	ex = submit(&s, e);
+out:
+	msg_free(&s.m);
+	addrlist_free(&s.rcpts);
+	smtp_result_free(&s.res);
+	free(s.sender);
+	free(s.from_hdr);
+	return ex;
+}

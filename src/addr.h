@@ -1,0 +1,29 @@
+#ifndef OUTBOX_ADDR_H
+#define OUTBOX_ADDR_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/* A list of bare addresses (addr-spec, no angle brackets). */
+struct addrlist {
+	char	**v;
+	size_t	  n;
+};
+
+/*
+ * Parse an RFC 5322 address list ("Bob <bob@x>, c@y (Carol), team: d@z;")
+ * and append each address to the list.  Comments, display names, quoted
+ * strings, groups and source routes are understood.  Errors: ERR_ADDR
+ * naming the bad address.
+ */
+int	 addr_parse_list(struct addrlist *, const char *, struct err *);
+/* Append one address as is (no parsing). */
+void	 addrlist_add(struct addrlist *, const char *);
+/* Is addr already in the list?  (case-sensitive local part, as RFC 5321) */
+int	 addrlist_has(const struct addrlist *, const char *);
+void	 addrlist_free(struct addrlist *);
+/* Does the address hold a byte >= 0x80 (needs SMTPUTF8)? */
+int	 addr_is_utf8(const char *);
+
+#endif

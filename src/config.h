@@ -1,0 +1,91 @@
+#ifndef OUTBOX_CONFIG_H
+#define OUTBOX_CONFIG_H
+
+#include "err.h"
+
+/*
+ * The configuration: msmtprc syntax, one table row per command.  Values are
+ * kept as validated strings with the place they came from, so that -P can
+ * say "port = 587 (~/.config/outbox/config:12)".
+ */
+enum cfkey {
+	CF_HOST, CF_PORT, CF_SOURCE_IP, CF_PROXY_HOST, CF_PROXY_PORT,
+	CF_SOCKET, CF_TIMEOUT, CF_PROTOCOL, CF_DOMAIN,
+	CF_AUTH, CF_USER, CF_PASSWORD, CF_PASSWORDEVAL, CF_NTLMDOMAIN,
+	CF_TLS, CF_TLS_STARTTLS, CF_TLS_TRUST_FILE, CF_TLS_CRL_FILE,
+	CF_TLS_FINGERPRINT, CF_TLS_KEY_FILE, CF_TLS_CERT_FILE,
+	CF_TLS_CERTCHECK, CF_TLS_MIN_DH_PRIME_BITS, CF_TLS_PRIORITIES,
+	CF_TLS_HOST_OVERRIDE,
+	CF_FROM, CF_FROM_FULL_NAME, CF_AUTO_FROM, CF_MAILDOMAIN,
+	CF_ALLOW_FROM_OVERRIDE, CF_DSN_NOTIFY, CF_DSN_RETURN,
+	CF_SET_FROM_HEADER, CF_SET_DATE_HEADER, CF_SET_MSGID_HEADER,
+	CF_REMOVE_BCC_HEADERS, CF_UNDISCLOSED_RECIPIENTS,
+	CF_LOGFILE, CF_LOGFILE_TIME_FORMAT, CF_SYSLOG, CF_ALIASES,
+	CF_NKEYS
+};
+
+/* Where a value came from: a file and line, the command line, or a default. */
+struct origin {
+	const char	*file;		/* NULL: not set */
+	int		 line;		/* 0: not from a file */
+};
+
+struct account {
+	char		*name;
+	struct origin	 decl;
+	char		*val[CF_NKEYS];
+	struct origin	 org[CF_NKEYS];
+	int		 used_msmtp_defaults;	/* a value outbox chose differently */
+};
+
+struct config {
+	struct account	**acct;
+	size_t		  nacct;
+	struct account	 *defaults;	/* what the defaults sections set */
+	char		**files;	/* every file read, for origins */
+	size_t		  nfiles;
+	const char	 *userfile;	/* the user file used, or NULL */
+};
+
+extern const struct origin ORIGIN_CMDLINE;
+extern const struct origin ORIGIN_DEFAULT;
+
+/*
+ * Read the system file and then the user's file (path, or the usual places
+ * when NULL).  Errors: ERR_CONFIG with "FILE:LINE: message", ERR_NOINPUT
+ * when an explicitly named file cannot be read.
+ */
+int	 config_load(struct config *, const char *path, struct err *);
+/* Parse one file into cfg (used by config_load and by tests/fuzzers). */
+int	 config_parse_file(struct config *, const char *path, int system,
+	    struct err *);
+void	 config_free(struct config *);
+
+/* The account called name, or NULL. */
+struct account *config_find(const struct config *, const char *name);
+/* The first account whose from matches addr (wildcards, +detail), or NULL. */
+struct account *config_find_by_from(const struct config *, const char *addr);
+/* An empty account (for runs with no config file and --host). */
+struct account *account_new(const char *name);
+void	 account_free(struct account *);
+
+/* Set a value as the config command would; ERR_USAGE on a bad value. */
+int	 account_set(struct account *, const char *cmd, const char *val,
+	    const struct origin *, struct err *);
+/*
+ * Fill in defaults and check the account can be used: a host is given,
+ * values agree with each other.  Errors: ERR_CONFIG naming the account.
+ */
+int	 account_resolve(struct account *, struct err *);
+
+const char	*acct_str(const struct account *, enum cfkey);
+int		 acct_on(const struct account *, enum cfkey);
+int		 acct_int(const struct account *, enum cfkey);
+const char	*cfkey_name(enum cfkey);
+/* Describe where a value came from, e.g. "config:12" or "default". */
+void		 origin_str(const struct origin *, char *, size_t);
+
+/* Is this host name or address the local machine's loopback? */
+int		 host_is_loopback(const char *);
+
+#endif

@@ -1,0 +1,629 @@
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+
+#include "conn.h"
+#include "util.h"
+
+#define RBUFSZ		16384
+#define WBUFSZ		65536
+
+/* TLS 1.2 is the floor (RFC 8996). */
+#define DEFAULT_PRIORITIES \
+	"NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-DTLS-ALL"
+
+struct conn {
+	int				 fd;
+	int				 timeout_ms;
+	int				 waits;
+	int				 last_was_write;
+	gnutls_session_t		 tls;
+	gnutls_certificate_credentials_t cred;
+	char				 rbuf[RBUFSZ];
+	size_t				 rpos, rlen;
+	char				*wbuf;
+	size_t				 wlen;
+};
+
+static int
+set_timeouts(int fd, int ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+bind_source(int fd, const char *source_ip, int family)
+{
+	struct addrinfo	 hints, *res;
+	int		 rv;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if (getaddrinfo(source_ip, NULL, &hints, &res) != 0)
+		return -1;
+	rv = bind(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return rv;
+}
+
+/* Connect with a deadline; the socket is left blocking. */
+static int
+connect_one(const struct addrinfo *ai, const struct conn_params *p)
+{
+	struct pollfd	pfd;
+	socklen_t	len;
+	int		fd, flags, soerr = 0, one = 1;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	if (p->source_ip != NULL &&
+	    bind_source(fd, p->source_ip, ai->ai_family) == -1)
+		goto fail;
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		switch (poll(&pfd, 1, p->timeout_ms > 0 ? p->timeout_ms : -1)) {
+		case 0:
+			errno = ETIMEDOUT;
+			goto fail;
+		case -1:
+			goto fail;
+		}
+		len = sizeof(soerr);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr != 0) {
+			errno = soerr;
+			goto fail;
+		}
+	}
+	fcntl(fd, F_SETFL, flags);
+	/* No Nagle: every flight goes out at once, there is no stall. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (p->timeout_ms > 0)
+		set_timeouts(fd, p->timeout_ms);
+	return fd;
+fail:
+	soerr = errno;
+	close(fd);
+	errno = soerr;
+	return -1;
+}
+
+int
+conn_open(struct conn **out, const struct conn_params *p, struct err *e)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 port[16];
+	const char	*host = p->host;
+	char		 hostbuf[256];
+	int		 rv, fd = -1, saved = 0;
+	struct conn	*c;
+
+	/* Accept [::1] as an IPv6 literal. */
+	if (host[0] == '[' && strlen(host) < sizeof(hostbuf) &&
+	    host[strlen(host) - 1] == ']') {
+		snprintf(hostbuf, sizeof(hostbuf), "%.*s",
+		    (int)strlen(host) - 2, host + 1);
+		host = hostbuf;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%d", p->port);
+	rv = getaddrinfo(host, port, &hints, &res);
+	if (rv == EAI_AGAIN)
+		return err_set(e, ERR_TEMP, "cannot resolve %s: %s (try again "
+		    "later)", p->host, gai_strerror(rv));
+	if (rv != 0)
+		return err_set(e, ERR_HOST, "cannot resolve %s: %s", p->host,
+		    rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
+		if ((fd = connect_one(ai, p)) == -1)
+			saved = errno;
+	freeaddrinfo(res);
+	if (fd == -1)
+		return err_set(e, ERR_TEMP, "cannot connect to %s:%d: %s",
+		    p->host, p->port, strerror(saved));
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->timeout_ms = p->timeout_ms;
+	c->wbuf = xmalloc(WBUFSZ);
+	*out = c;
+	return 0;
+}
+
+static int
+load_files(struct conn *c, const struct tls_params *t, struct err *e)
+{
+	int	rv;
+
+	if (t->certcheck && t->fingerprint == NULL) {
+		if (t->trust_file == NULL || strcmp(t->trust_file, "system") == 0)
+			rv = gnutls_certificate_set_x509_system_trust(c->cred);
+		else
+			rv = gnutls_certificate_set_x509_trust_file(c->cred,
+			    t->trust_file, GNUTLS_X509_FMT_PEM);
+		if (rv <= 0)
+			return err_set(e, ERR_CONFIG, "cannot load trusted "
+			    "certificates from %s: %s", t->trust_file ?
+			    t->trust_file : "the system store", rv == 0 ?
+			    "no certificates found" : gnutls_strerror(rv));
+		if (t->crl_file != NULL && (rv =
+		    gnutls_certificate_set_x509_crl_file(c->cred, t->crl_file,
+		    GNUTLS_X509_FMT_PEM)) < 0)
+			return err_set(e, ERR_CONFIG, "cannot load CRL file "
+			    "%s: %s", t->crl_file, gnutls_strerror(rv));
+	}
+	if (t->cert_file != NULL && (rv =
+	    gnutls_certificate_set_x509_key_file(c->cred, t->cert_file,
+	    t->key_file, GNUTLS_X509_FMT_PEM)) < 0)
+		return err_set(e, ERR_CONFIG, "cannot load client certificate "
+		    "%s / key %s: %s", t->cert_file, t->key_file,
+		    gnutls_strerror(rv));
+	return 0;
+}
+
+static int
+is_ip_literal(const char *h)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, h, buf) == 1 ||
+	    inet_pton(AF_INET6, h, buf) == 1 || h[0] == '[';
+}
+
+static void
+hex_colon(const unsigned char *d, size_t n, char *out, size_t cap)
+{
+	size_t	i, o = 0;
+
+	for (i = 0; i < n && o + 4 <= cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s%02X", i ? ":" : "",
+		    d[i]);
+	out[o] = '\0';
+}
+
+/* sha256// of the SubjectPublicKeyInfo, as HPKP pins it. */
+static int
+spki_pin(const gnutls_datum_t *der, char *out, size_t cap)
+{
+	gnutls_x509_crt_t	 crt;
+	gnutls_pubkey_t		 pub;
+	gnutls_datum_t		 spki = { NULL, 0 }, b64 = { NULL, 0 };
+	gnutls_datum_t		 hash;
+	unsigned char		 digest[32];
+	int			 rv = -1;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	if (gnutls_pubkey_init(&pub) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return -1;
+	}
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_pubkey_import_x509(pub, crt, 0) >= 0 &&
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) >= 0 &&
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size,
+	    digest) >= 0) {
+		hash.data = digest;
+		hash.size = sizeof(digest);
+		if (gnutls_base64_encode2(&hash, &b64) >= 0) {
+			snprintf(out, cap, "sha256//%.*s", (int)b64.size,
+			    b64.data);
+			rv = 0;
+		}
+	}
+	gnutls_free(spki.data);
+	gnutls_free(b64.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
+	return rv;
+}
+
+static int
+check_fingerprint(struct conn *c, const char *want, struct err *e)
+{
+	const gnutls_datum_t	*chain;
+	unsigned int		 n;
+	unsigned char		 digest[32];
+	size_t			 dlen = sizeof(digest);
+	char			 got[100];
+
+	chain = gnutls_certificate_get_peers(c->tls, &n);
+	if (chain == NULL || n == 0)
+		return err_set(e, ERR_PROTO, "the server sent no certificate");
+	if (strncmp(want, "sha256//", 8) == 0) {
+		if (spki_pin(&chain[0], got, sizeof(got)) == -1)
+			return err_set(e, ERR_PROTO, "cannot read the server's "
+			    "public key");
+	} else {
+		gnutls_fingerprint(strlen(want) == 95 ? GNUTLS_DIG_SHA256 :
+		    GNUTLS_DIG_SHA1, &chain[0], digest, &dlen);
+		hex_colon(digest, dlen, got, sizeof(got));
+	}
+	if (strcasecmp(got, want) != 0)
+		return err_set(e, ERR_PROTO, "TLS certificate refused: its "
+		    "fingerprint %s does not match tls_fingerprint", got);
+	return 0;
+}
+
+static int
+handshake_error(struct conn *c, int rv, const char *host, struct err *e)
+{
+	gnutls_datum_t	out;
+	unsigned int	status;
+
+	if (rv != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+		return err_set(e, rv == GNUTLS_E_PULL_ERROR ||
+		    rv == GNUTLS_E_PUSH_ERROR || rv == GNUTLS_E_PREMATURE_TERMINATION ||
+		    rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_TIMEDOUT ? ERR_TEMP :
+		    ERR_PROTO, "TLS handshake failed: %s%s", gnutls_strerror(rv),
+		    rv == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ? " (is this port "
+		    "plaintext? then use 'tls_starttls on' and port 587)" : "");
+	status = gnutls_session_get_verify_cert_status(c->tls);
+	if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
+		return err_set(e, ERR_PROTO, "TLS certificate refused: it is "
+		    "not valid for the name %s (set tls_host_override if the "
+		    "server is known under another name)", host);
+	if (status & GNUTLS_CERT_EXPIRED)
+		return err_set(e, ERR_PROTO, "TLS certificate refused: it has "
+		    "expired");
+	if (status & GNUTLS_CERT_NOT_ACTIVATED)
+		return err_set(e, ERR_PROTO, "TLS certificate refused: it is "
+		    "not valid yet");
+	if (gnutls_certificate_verification_status_print(status,
+	    GNUTLS_CRT_X509, &out, 0) < 0)
+		return err_set(e, ERR_PROTO, "TLS certificate refused");
+	err_set(e, ERR_PROTO, "TLS certificate refused: %.*s (set "
+	    "tls_trust_file to the issuing CA, or pin it with tls_fingerprint)",
+	    (int)out.size, out.data);
+	gnutls_free(out.data);
+	return -1;
+}
+
+int
+conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
+{
+	const char	*prio = t->priorities ? t->priorities : DEFAULT_PRIORITIES;
+	const char	*errpos = NULL;
+	int		 rv;
+
+	if (c->rlen > c->rpos)
+		return err_set(e, ERR_PROTO, "the server sent data before the "
+		    "TLS handshake (possible STARTTLS injection attack)");
+	if ((rv = gnutls_certificate_allocate_credentials(&c->cred)) < 0 ||
+	    (rv = gnutls_init(&c->tls, GNUTLS_CLIENT)) < 0)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", gnutls_strerror(rv));
+	if (load_files(c, t, e) == -1)
+		return -1;
+	if ((rv = gnutls_priority_set_direct(c->tls, prio, &errpos)) < 0)
+		return err_set(e, ERR_CONFIG, "tls_priorities: invalid at "
+		    "'%s': %s", errpos ? errpos : prio, gnutls_strerror(rv));
+	gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
+	if (!is_ip_literal(t->hostname))
+		gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, t->hostname,
+		    strlen(t->hostname));
+	if (t->certcheck && t->fingerprint == NULL)
+		gnutls_session_set_verify_cert(c->tls, t->hostname, 0);
+	gnutls_transport_set_int(c->tls, c->fd);
+	if (c->timeout_ms > 0) {
+		gnutls_handshake_set_timeout(c->tls, (unsigned)c->timeout_ms);
+		gnutls_record_set_timeout(c->tls, (unsigned)c->timeout_ms);
+	}
+	do {
+		rv = gnutls_handshake(c->tls);
+	} while (rv < 0 && gnutls_error_is_fatal(rv) == 0);
+	c->waits += 2;
+	if (rv < 0)
+		return handshake_error(c, rv, t->hostname, e);
+	if (t->fingerprint != NULL && check_fingerprint(c, t->fingerprint, e))
+		return -1;
+	return 0;
+}
+
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	ssize_t	n;
+
+	if (c->tls == NULL) {
+		do {
+			n = recv(c->fd, buf, len, 0);
+		} while (n == -1 && errno == EINTR);
+		return n;
+	}
+	do {
+		n = gnutls_record_recv(c->tls, buf, len);
+	} while (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN ||
+	    n == GNUTLS_E_REHANDSHAKE);
+	if (n == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	if (n == GNUTLS_E_TIMEDOUT) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (n < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	return n;
+}
+
+static int
+fill(struct conn *c, long long deadline, struct err *e)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+	long long	left;
+
+	if (c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	if (c->last_was_write) {
+		c->waits++;
+		c->last_was_write = 0;
+	}
+	if (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0) {
+		left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0)
+			return err_set(e, ERR_TEMP, "timed out waiting for the "
+			    "server");
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == 0)
+			return err_set(e, ERR_TEMP, "timed out waiting for the "
+			    "server");
+	}
+	n = conn_recv(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+	if (n == 0)
+		return err_set(e, ERR_TEMP, "the server closed the connection");
+	if (n < 0)
+		return err_set(e, ERR_TEMP, "reading from the server: %s",
+		    errno == EAGAIN || errno == ETIMEDOUT ? "timed out" :
+		    strerror(errno));
+	c->rlen += (size_t)n;
+	return 0;
+}
+
+int
+conn_getline(struct conn *c, char *buf, size_t cap, size_t *len,
+    struct err *e)
+{
+	long long	 deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+	char		*nl;
+	size_t		 n;
+
+	if (conn_flush(c, e) == -1)
+		return -1;
+	for (;;) {
+		nl = memchr(c->rbuf + c->rpos, '\n', c->rlen - c->rpos);
+		if (nl != NULL)
+			break;
+		if (c->rlen - c->rpos >= cap || c->rlen - c->rpos >= RBUFSZ)
+			return err_set(e, ERR_PROTO, "the server sent a line "
+			    "longer than %zu bytes", cap - 1);
+		if (fill(c, deadline, e) == -1)
+			return -1;
+	}
+	n = (size_t)(nl - (c->rbuf + c->rpos));
+	if (n > 0 && nl[-1] == '\r')
+		n--;
+	if (n >= cap)
+		return err_set(e, ERR_PROTO, "the server sent a line longer "
+		    "than %zu bytes", cap - 1);
+	memcpy(buf, c->rbuf + c->rpos, n);
+	buf[n] = '\0';
+	*len = n;
+	c->rpos = (size_t)(nl - c->rbuf) + 1;
+	return 0;
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return c->rlen - c->rpos;
+}
+
+static int
+send_raw(struct conn *c, const char *p, size_t len, struct err *e)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if (c->tls != NULL) {
+			n = gnutls_record_send(c->tls, p, len);
+			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+				return err_set(e, ERR_TEMP, "writing to the "
+				    "server: timed out");
+			if (n < 0)
+				return err_set(e, ERR_TEMP, "writing to the "
+				    "server: %s", gnutls_strerror((int)n));
+		} else {
+			n = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1)
+				return err_sys(e, ERR_TEMP, "writing to the "
+				    "server");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+conn_write(struct conn *c, const void *data, size_t len, struct err *e)
+{
+	const char	*p = data;
+	size_t		 n;
+
+	while (len > 0) {
+		if (c->wlen == WBUFSZ && conn_flush(c, e) == -1)
+			return -1;
+		n = WBUFSZ - c->wlen;
+		if (n > len)
+			n = len;
+		memcpy(c->wbuf + c->wlen, p, n);
+		c->wlen += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+conn_flush(struct conn *c, struct err *e)
+{
+	int	rv;
+
+	if (c->wlen == 0)
+		return 0;
+	rv = send_raw(c, c->wbuf, c->wlen, e);
+	c->wlen = 0;
+	c->last_was_write = 1;
+	return rv;
+}
+
+int
+conn_is_tls(const struct conn *c)
+{
+	return c->tls != NULL;
+}
+
+static void
+cert_info(const struct conn *c, struct tls_info *ti)
+{
+	const gnutls_datum_t	*chain;
+	gnutls_x509_crt_t	 crt;
+	gnutls_datum_t		 dn;
+	unsigned int		 n;
+	unsigned char		 digest[32];
+	size_t			 dlen = sizeof(digest);
+
+	chain = gnutls_certificate_get_peers(c->tls, &n);
+	if (chain == NULL || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0) {
+		if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+			sanitize(ti->subject, sizeof(ti->subject),
+			    (char *)dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+		if (gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0) >= 0) {
+			sanitize(ti->issuer, sizeof(ti->issuer),
+			    (char *)dn.data, dn.size);
+			gnutls_free(dn.data);
+		}
+		ti->not_before = gnutls_x509_crt_get_activation_time(crt);
+		ti->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	}
+	gnutls_x509_crt_deinit(crt);
+	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, &chain[0], digest, &dlen) >= 0)
+		hex_colon(digest, dlen, ti->sha256, sizeof(ti->sha256));
+	spki_pin(&chain[0], ti->spki, sizeof(ti->spki));
+}
+
+void
+conn_tls_info(const struct conn *c, struct tls_info *ti)
+{
+	char	*desc;
+
+	memset(ti, 0, sizeof(*ti));
+	if (c->tls == NULL)
+		return;
+	snprintf(ti->version, sizeof(ti->version), "%s",
+	    gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
+	if ((desc = gnutls_session_get_desc(c->tls)) != NULL) {
+		snprintf(ti->cipher, sizeof(ti->cipher), "%s", desc);
+		gnutls_free(desc);
+	}
+	ti->resumed = gnutls_session_is_resumed(c->tls);
+	cert_info(c, ti);
+}
+
+char *
+conn_channel_binding(const struct conn *c, const char **name)
+{
+	gnutls_datum_t	cb, b64 = { NULL, 0 };
+	int		tls13;
+	char		*out;
+
+	if (c->tls == NULL)
+		return NULL;
+	tls13 = gnutls_protocol_get_version(c->tls) == GNUTLS_TLS1_3;
+	if (gnutls_session_channel_binding(c->tls, tls13 ?
+	    GNUTLS_CB_TLS_EXPORTER : GNUTLS_CB_TLS_UNIQUE, &cb) < 0)
+		return NULL;
+	*name = tls13 ? "tls-exporter" : "tls-unique";
+	if (gnutls_base64_encode2(&cb, &b64) < 0) {
+		gnutls_free(cb.data);
+		return NULL;
+	}
+	out = xstrndup((char *)b64.data, b64.size);
+	gnutls_free(cb.data);
+	gnutls_free(b64.data);
+	return out;
+}
+
+int
+conn_waits(const struct conn *c)
+{
+	return c->waits;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->tls != NULL) {
+		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+		gnutls_deinit(c->tls);
+	}
+	if (c->cred != NULL)
+		gnutls_certificate_free_credentials(c->cred);
+	close(c->fd);
+	free(c->wbuf);
+	free(c);
+}
+
+const char *
+conn_tls_version(void)
+{
+	return gnutls_check_version(NULL);
+}

@@ -1,0 +1,86 @@
+#ifndef OUTBOX_CONN_H
+#define OUTBOX_CONN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+
+/*
+ * A connection to the server: TCP, optionally wrapped in TLS.  This is the
+ * only module that knows about TLS; everything above it reads lines and
+ * writes bytes.  Every wait is bounded by the timeout given at connect time.
+ */
+struct conn;
+
+struct conn_params {
+	const char	*host;
+	int		 port;
+	const char	*source_ip;	/* NULL: any */
+	int		 timeout_ms;	/* per read or write; 0: none */
+};
+
+struct tls_params {
+	const char	*hostname;	/* SNI and certificate name check */
+	int		 certcheck;	/* 0: accept any certificate */
+	const char	*trust_file;	/* NULL or "system": the system store */
+	const char	*crl_file;
+	const char	*fingerprint;	/* hex SHA-256/SHA-1, or sha256//B64 */
+	const char	*cert_file;	/* client certificate */
+	const char	*key_file;
+	const char	*priorities;	/* GnuTLS priority string */
+	const char	*cache_file;	/* session resumption data, or NULL */
+};
+
+struct tls_info {
+	char	version[32];
+	char	cipher[160];
+	char	subject[256];
+	char	issuer[256];
+	time_t	not_before;
+	time_t	not_after;
+	char	sha256[100];	/* AB:CD:... */
+	char	spki[64];	/* sha256//BASE64 */
+	int	resumed;
+};
+
+/*
+ * Connect to host:port, trying each address in turn.  Errors: ERR_HOST for
+ * a name that does not exist, ERR_TEMP for refused, unreachable or timed out.
+ */
+int	 conn_open(struct conn **, const struct conn_params *, struct err *);
+/*
+ * Start TLS now (implicit TLS, or after the server's 220 to STARTTLS) and
+ * verify the server.  Errors: ERR_TEMP for a broken handshake,
+ * ERR_PROTO when the certificate is refused (the message says why),
+ * ERR_CONFIG for unreadable trust, key or certificate files.
+ */
+int	 conn_starttls(struct conn *, const struct tls_params *, struct err *);
+/*
+ * Read one line without its CRLF into buf (NUL-terminated; *len excludes
+ * it).  Errors: ERR_TEMP on timeout or a closed connection, ERR_PROTO when
+ * the line does not fit.
+ */
+int	 conn_getline(struct conn *, char *buf, size_t cap, size_t *len,
+	    struct err *);
+/* Bytes received but not yet read by conn_getline. */
+size_t	 conn_pending(const struct conn *);
+/* Queue bytes for sending; sent when the buffer fills or on conn_flush. */
+int	 conn_write(struct conn *, const void *, size_t, struct err *);
+int	 conn_flush(struct conn *, struct err *);
+int	 conn_is_tls(const struct conn *);
+void	 conn_tls_info(const struct conn *, struct tls_info *);
+/*
+ * Channel binding data for SASL -PLUS mechanisms, base64: tls-exporter
+ * on TLS 1.3, tls-unique on TLS 1.2.  Returns NULL when there is none;
+ * *name gets "tls-exporter" or "tls-unique".  Free with free().
+ */
+char	*conn_channel_binding(const struct conn *, const char **name);
+/* Count of times outbox waited for the server (for -v and benchmarks). */
+int	 conn_waits(const struct conn *);
+void	 conn_close(struct conn *);
+
+/* Version of the TLS library, for --version. */
+const char *conn_tls_version(void);
+
+#endif

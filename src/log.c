@@ -1,0 +1,126 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Values are quoted when they hold spaces, quotes or '='. */
+static void
+kv(struct buf *b, const char *k, const char *v)
+{
+	char	clean[600];
+
+	if (v == NULL || *v == '\0')
+		return;
+	sanitize(clean, sizeof(clean), v, strlen(v));
+	if (strpbrk(clean, " \"=\\") == NULL) {
+		buf_addf(b, " %s=%s", k, clean);
+		return;
+	}
+	buf_addf(b, " %s=\"", k);
+	for (v = clean; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, *v);
+	}
+	buf_addc(b, '"');
+}
+
+static void
+format_line(struct buf *b, const struct logrec *r)
+{
+	kv(b, "account", r->account);
+	kv(b, "host", r->host);
+	buf_addf(b, " port=%d", r->port);
+	kv(b, "tls", r->tls);
+	kv(b, "auth", r->mech);
+	buf_addf(b, " from=<%s>", r->sender ? r->sender : "");
+	kv(b, "rcpts", r->rcpts);
+	buf_addf(b, " size=%lld", r->size);
+	kv(b, "msgid", r->msgid);
+	kv(b, "reply", r->reply);
+	buf_addf(b, " duration=%lld.%03llds", r->ms / 1000, r->ms % 1000);
+	buf_addf(b, " result=%s exitcode=%d", r->error ? "failed" : "sent",
+	    r->exitcode);
+	kv(b, "error", r->error);
+}
+
+static int
+facility(const char *s)
+{
+	static const struct {
+		const char	*name;
+		int		 fac;
+	} facs[] = {
+		{ "LOG_USER", LOG_USER }, { "LOG_MAIL", LOG_MAIL },
+		{ "LOG_LOCAL0", LOG_LOCAL0 }, { "LOG_LOCAL1", LOG_LOCAL1 },
+		{ "LOG_LOCAL2", LOG_LOCAL2 }, { "LOG_LOCAL3", LOG_LOCAL3 },
+		{ "LOG_LOCAL4", LOG_LOCAL4 }, { "LOG_LOCAL5", LOG_LOCAL5 },
+		{ "LOG_LOCAL6", LOG_LOCAL6 }, { "LOG_LOCAL7", LOG_LOCAL7 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(facs) / sizeof(facs[0]); i++)
+		if (strcmp(facs[i].name, s) == 0)
+			return facs[i].fac;
+	return LOG_MAIL;
+}
+
+static void
+to_file(const char *path, const char *timefmt, const struct buf *line)
+{
+	struct buf	out = { 0 };
+	char		ts[128];
+	time_t		now = time(NULL);
+	struct tm	tm;
+	int		fd;
+
+	localtime_r(&now, &tm);
+	/* The format is the user's logfile_time_format. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	if (strftime(ts, sizeof(ts), timefmt && *timefmt ? timefmt :
+	    "%b %d %H:%M:%S", &tm) == 0)
+		ts[0] = '\0';
+#pragma GCC diagnostic pop
+	buf_addf(&out, "%s%s\n", ts, line->p);
+	if (strcmp(path, "-") == 0)
+		fd = STDOUT_FILENO;
+	else if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1) {
+		fprintf(stderr, "outbox: cannot open log file %s: %s\n", path,
+		    strerror(errno));
+		buf_free(&out);
+		return;
+	}
+	/* One write: O_APPEND keeps concurrent lines whole. */
+	if (write_all(fd, out.p, out.len) == -1)
+		fprintf(stderr, "outbox: cannot write log file %s: %s\n", path,
+		    strerror(errno));
+	if (fd != STDOUT_FILENO)
+		close(fd);
+	buf_free(&out);
+}
+
+void
+log_message(const char *logfile, const char *timefmt, const char *sys,
+    const struct logrec *r)
+{
+	struct buf	line = { 0 };
+
+	format_line(&line, r);
+	if (logfile != NULL)
+		to_file(logfile, timefmt, &line);
+	if (sys != NULL && strcmp(sys, "off") != 0) {
+		openlog("outbox", LOG_PID, strcmp(sys, "on") == 0 ? LOG_MAIL :
+		    facility(sys));
+		syslog(r->error ? LOG_ERR : LOG_INFO, "%s", line.p + 1);
+		closelog();
+	}
+	buf_free(&line);
+}

@@ -1,0 +1,35 @@
+#ifndef OUTBOX_LOG_H
+#define OUTBOX_LOG_H
+
+#include <stddef.h>
+
+/*
+ * The per-message log line, for the logfile and syslog commands: one line
+ * of key=value pairs, written with a single append so that concurrent
+ * outbox processes never interleave.  It never holds a secret.
+ */
+struct logrec {
+	const char	*account;
+	const char	*host;
+	int		 port;
+	const char	*tls;		/* version, or "off" */
+	const char	*mech;		/* SASL mechanism, or "" */
+	const char	*sender;
+	const char	*rcpts;		/* "a@x=250,b@y=550" */
+	long long	 size;
+	const char	*msgid;
+	const char	*reply;		/* the server's reply to the data */
+	long long	 ms;
+	int		 exitcode;
+	const char	*error;		/* NULL on success */
+};
+
+/*
+ * Append the line to logfile (NULL: none; "-": stdout) and send it to
+ * syslog (NULL or "off": no; "on" or LOG_MAIL...).  Failures to log are
+ * reported on stderr but do not change the outcome.
+ */
+void	 log_message(const char *logfile, const char *timefmt,
+	    const char *syslog, const struct logrec *);
+
+#endif

@@ -1,0 +1,59 @@
+#ifndef OUTBOX_MESSAGE_H
+#define OUTBOX_MESSAGE_H
+
+#include <sys/types.h>
+
+#include "addr.h"
+#include "err.h"
+
+/*
+ * The message: read once from the caller into an unlinked spool file in
+ * its final form (CRLF line ends, Bcc removed, missing headers added, not
+ * dot-stuffed), so memory does not grow with its size, its exact length is
+ * known for BDAT, and the same bytes can be sent again.
+ */
+enum hdrmode { HDR_AUTO, HDR_ON, HDR_OFF };
+
+struct msg_opts {
+	int		 dot_ends;	/* no -i: a line "." ends the input */
+	int		 read_rcpts;	/* -t */
+	int		 remove_bcc;
+	int		 undisclosed;	/* replace To/Cc with a group */
+	enum hdrmode	 set_from;
+	enum hdrmode	 set_date;
+	enum hdrmode	 set_msgid;
+	const char	*from_hdr;	/* From: value to add, e.g. "A <a@x>" */
+	const char	*msgid_domain;
+	const char	*spool_dir;	/* NULL: $TMPDIR or /tmp */
+};
+
+struct msg {
+	int		 fd;		/* spool, positioned anywhere */
+	off_t		 size;		/* bytes in the spool */
+	int		 eightbit;	/* a byte >= 0x80 */
+	int		 nlines;
+	char		*msgid;		/* Message-ID found or added */
+	char		*from_addr;	/* address in (Resent-)From:, if any */
+	struct addrlist	 rcpts;		/* with -t: the header recipients */
+};
+
+/*
+ * Read the message from fd into the spool.  Errors: ERR_DATA for a line
+ * over 998 bytes, a NUL byte or a bad address header (-t), ERR_IO when the
+ * input cannot be read, ERR_TEMP when the spool cannot be written.
+ */
+int	 msg_spool(int fd, const struct msg_opts *, struct msg *, struct err *);
+
+/* Where msg_write sends bytes; returns -1 with e set on failure. */
+typedef int (*msg_writer)(void *ctx, const void *, size_t, struct err *);
+
+/* Send the spool as it is (for BDAT). */
+int	 msg_write_raw(struct msg *, msg_writer, void *, struct err *);
+/* Send the spool dot-stuffed and followed by ".\r\n" (for DATA). */
+int	 msg_write_dotted(struct msg *, msg_writer, void *, struct err *);
+void	 msg_free(struct msg *);
+
+/* RFC 5322 date of now, for Date: and logs. */
+void	 msg_date(char *, size_t);
+
+#endif

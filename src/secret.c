@@ -1,0 +1,327 @@
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <libsecret/secret.h>
+
+#include "secret.h"
+#include "util.h"
+
+#define MAXSECRET	8192
+
+const char *
+secret_source_name(enum secret_source s)
+{
+	switch (s) {
+	case SECRET_CONFIG:	return "password (config)";
+	case SECRET_EVAL:	return "passwordeval";
+	case SECRET_KEYRING:	return "keyring";
+	case SECRET_PROMPT:	return "prompt";
+	default:		return "none";
+	}
+}
+
+enum secret_source
+secret_planned(const struct secret_query *q)
+{
+	if (q->password != NULL)
+		return SECRET_CONFIG;
+	if (q->passwordeval != NULL)
+		return SECRET_EVAL;
+	return SECRET_KEYRING;
+}
+
+static void
+child_exec(int out, const char *cmd)
+{
+	dup2(out, STDOUT_FILENO);
+	close(out);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+/* Read the command's output (bounded) until EOF or the deadline. */
+static int
+read_bounded(int fd, struct buf *b, int timeout_s)
+{
+	long long	 deadline = now_ms() + (long long)timeout_s * 1000;
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	char		 tmp[512];
+	ssize_t		 n;
+
+	for (;;) {
+		long long left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return -2;
+		n = read(fd, tmp, sizeof(tmp));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (b->len + (size_t)n <= MAXSECRET)
+			buf_add(b, tmp, (size_t)n);
+	}
+	explicit_bzero(tmp, sizeof(tmp));
+	return 0;
+}
+
+static int
+run_eval(const struct secret_query *q, char **pw, struct err *e)
+{
+	struct buf	 b = { 0 };
+	int		 fds[2], status, rv;
+	pid_t		 pid;
+	size_t		 n;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return err_sys(e, ERR_OS, "pipe");
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return err_sys(e, ERR_OS, "fork");
+	if (pid == 0)
+		child_exec(fds[1], q->passwordeval);
+	close(fds[1]);
+	rv = read_bounded(fds[0], &b, q->eval_timeout);
+	close(fds[0]);
+	if (rv == -2)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (rv == -2) {
+		buf_wipe(&b);
+		return err_set(e, ERR_TEMP, "account %s: passwordeval did not "
+		    "finish within %d s", q->account, q->eval_timeout);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		buf_wipe(&b);
+		return err_set(e, ERR_TEMP, "account %s: passwordeval failed "
+		    "(exit status %d)", q->account,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+		    WTERMSIG(status));
+	}
+	n = b.p ? strcspn(b.p, "\r\n") : 0;
+	if (n == 0) {
+		buf_wipe(&b);
+		return err_set(e, ERR_TEMP, "account %s: passwordeval printed "
+		    "no password", q->account);
+	}
+	*pw = xstrndup(b.p, n);
+	buf_wipe(&b);
+	return 0;
+}
+
+/* libsecret, loaded on first use. */
+struct libsecret {
+	void	*h;
+	gchar	*(*lookup)(const SecretSchema *, GCancellable *, GError **,
+		    ...);
+	void	 (*pwfree)(gchar *);
+	void	 (*errfree)(GError *);
+};
+
+static int
+load_libsecret(struct libsecret *ls, struct err *e)
+{
+	memset(ls, 0, sizeof(*ls));
+	ls->h = dlopen("libsecret-1.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (ls->h == NULL)
+		return err_set(e, ERR_TEMP, "the keyring library libsecret "
+		    "cannot be loaded: %s", dlerror());
+	*(void **)&ls->lookup = dlsym(ls->h, "secret_password_lookup_sync");
+	*(void **)&ls->pwfree = dlsym(ls->h, "secret_password_free");
+	*(void **)&ls->errfree = dlsym(ls->h, "g_error_free");
+	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL)
+		return err_set(e, ERR_SOFTWARE, "libsecret lacks a function "
+		    "outbox needs");
+	return 0;
+}
+
+/*
+ * Without a session bus address (cron, ssh, services), use the user's bus
+ * socket when it exists and is theirs, as a desktop session would.
+ */
+static void
+find_session_bus(void)
+{
+	const char	*rt = getenv("XDG_RUNTIME_DIR");
+	char		 path[512], addr[600];
+	struct stat	 st;
+
+	if (getenv("DBUS_SESSION_BUS_ADDRESS") != NULL)
+		return;
+	if (rt != NULL && *rt == '/')
+		snprintf(path, sizeof(path), "%s/bus", rt);
+	else
+		snprintf(path, sizeof(path), "/run/user/%u/bus",
+		    (unsigned)getuid());
+	if (stat(path, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != getuid())
+		return;
+	snprintf(addr, sizeof(addr), "unix:path=%s", path);
+	setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
+}
+
+static const SecretSchema outbox_schema = {
+	.name = "org.outbox.Password",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = { { "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "port", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+	  { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { NULL, 0 } }
+};
+
+/* What msmtp and secret-tool store: any schema with these attributes. */
+static const SecretSchema msmtp_schema = {
+	.name = "de.marlam.msmtp.password",
+	.flags = SECRET_SCHEMA_DONT_MATCH_NAME,
+	.attributes = { { "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { NULL, 0 } }
+};
+
+static const SecretSchema network_schema = {
+	.name = "org.gnome.keyring.NetworkPassword",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = { { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "server", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "protocol", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { NULL, 0 } }
+};
+
+static const char *
+explain_dbus(const char *msg)
+{
+	if (strstr(msg, "ServiceUnknown") || strstr(msg, "was not provided"))
+		return "no Secret Service provider is running (start "
+		    "gnome-keyring-daemon or KeePassXC)";
+	if (strstr(msg, "autolaunch") || strstr(msg, "DBUS_SESSION_BUS") ||
+	    strstr(msg, "session bus"))
+		return "no D-Bus session bus (log in to a desktop session, or "
+		    "use passwordeval)";
+	if (strstr(msg, "locked") || strstr(msg, "Locked") ||
+	    strstr(msg, "prompt"))
+		return "the keyring is locked (unlock it, e.g. by logging in)";
+	return NULL;
+}
+
+static int
+keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+	gchar			*v;
+	char			 msg[300];
+	const char		*why;
+
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	v = ls.lookup(&outbox_schema, NULL, &gerr, "host", q->host, "port",
+	    q->port, "service", "smtp", "user", q->user, NULL);
+	if (v == NULL && gerr == NULL)
+		v = ls.lookup(&msmtp_schema, NULL, &gerr, "host", q->host,
+		    "service", "smtp", "user", q->user, NULL);
+	if (v == NULL && gerr == NULL)
+		v = ls.lookup(&network_schema, NULL, &gerr, "user", q->user,
+		    "protocol", "smtp", "server", q->host, NULL);
+	if (gerr != NULL) {
+		sanitize(msg, sizeof(msg), gerr->message, strlen(gerr->message));
+		ls.errfree(gerr);
+		why = explain_dbus(msg);
+		return err_set(e, ERR_TEMP, "account %s: cannot read the "
+		    "keyring: %s", q->account, why ? why : msg);
+	}
+	if (v == NULL)
+		return 1;
+	*pw = xstrdup(v);
+	ls.pwfree(v);
+	/* libsecret stays loaded: unloading GLib is not safe. */
+	return 0;
+}
+
+static int
+prompt(const struct secret_query *q, char **pw, struct err *e)
+{
+	struct termios	 old, noecho;
+	struct buf	 b = { 0 };
+	char		 c, *msg;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		return 1;
+	msg = xasprintf("password for %s at %s: ", q->user, q->host);
+	write_all(fd, msg, strlen(msg));
+	free(msg);
+	if (tcgetattr(fd, &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &noecho);
+	}
+	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r')
+		if (b.len < MAXSECRET)
+			buf_addc(&b, c);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	write_all(fd, "\n", 1);
+	close(fd);
+	if (n != 1) {
+		buf_wipe(&b);
+		return err_set(e, ERR_TEMP, "account %s: no password entered",
+		    q->account);
+	}
+	*pw = xstrdup(b.p ? b.p : "");
+	buf_wipe(&b);
+	return 0;
+}
+
+int
+secret_get(const struct secret_query *q, char **pw, enum secret_source *src,
+    struct err *e)
+{
+	struct err	kerr = { ERR_NONE, "" };
+	int		rv;
+
+	*pw = NULL;
+	*src = SECRET_NONE;
+	if (q->password != NULL) {
+		*pw = xstrdup(q->password);
+		*src = SECRET_CONFIG;
+		return 0;
+	}
+	if (q->passwordeval != NULL) {
+		*src = SECRET_EVAL;
+		return run_eval(q, pw, e);
+	}
+	if ((rv = keyring_lookup(q, pw, &kerr)) == 0) {
+		*src = SECRET_KEYRING;
+		return 0;
+	}
+	if ((rv = prompt(q, pw, e)) == 0) {
+		*src = SECRET_PROMPT;
+		return 0;
+	}
+	if (rv == -1)
+		return -1;
+	if (kerr.cls != ERR_NONE) {
+		*e = kerr;
+		return -1;
+	}
+	return err_set(e, ERR_CONFIG, "account %s: no password: none in the "
+	    "config (password, passwordeval), none in the keyring for host %s "
+	    "user %s, and no terminal to ask on; store one with: secret-tool "
+	    "store --label=outbox host %s service smtp user %s", q->account,
+	    q->host, q->user, q->host, q->user);
+}

@@ -1,0 +1,38 @@
+#ifndef OUTBOX_SECRET_H
+#define OUTBOX_SECRET_H
+
+#include "err.h"
+
+/*
+ * Passwords.  This module alone handles secrets: it finds the password for
+ * an account and hands it over in memory that the caller wipes with
+ * secret_free().  libsecret (and GLib with it) is loaded only when the
+ * keyring is actually asked.
+ */
+struct secret_query {
+	const char	*account;
+	const char	*host;
+	int		 port;
+	const char	*user;
+	const char	*password;	/* the config's password, or NULL */
+	const char	*passwordeval;	/* a command, or NULL */
+	int		 eval_timeout;	/* seconds */
+};
+
+enum secret_source {
+	SECRET_NONE, SECRET_CONFIG, SECRET_EVAL, SECRET_KEYRING, SECRET_PROMPT
+};
+
+/*
+ * Find the password: config, then passwordeval, then the keyring, then a
+ * prompt on the terminal.  Errors: ERR_TEMP when passwordeval fails or the
+ * keyring cannot be reached (try again later); ERR_CONFIG when there is no
+ * password anywhere (the message says where outbox looked).
+ */
+int	 secret_get(const struct secret_query *, char **pw,
+	    enum secret_source *, struct err *);
+/* Which source secret_get would try first, without asking it; for -P. */
+const char *secret_source_name(enum secret_source);
+enum secret_source secret_planned(const struct secret_query *);
+
+#endif

@@ -1,0 +1,774 @@
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "sasl.h"
+#include "smtp.h"
+#include "util.h"
+
+enum state {
+	S_INIT, S_CONNECT, S_TLS, S_GREETING, S_EHLO, S_HELO, S_STARTTLS,
+	S_AUTH, S_MAIL, S_RCPT, S_DATA, S_BODY, S_QUIT, S_DONE,
+};
+
+static const char *const state_names[] = {
+	"INIT", "CONNECT", "TLS", "GREETING", "EHLO", "HELO", "STARTTLS",
+	"AUTH", "MAIL", "RCPT", "DATA", "BODY", "QUIT", "DONE",
+};
+
+struct session {
+	const struct smtp_params	*p;
+	struct conn			*c;
+	enum state			 state;
+	struct caps			 caps;
+	int				 esmtp;
+	char				 greeting[REPLY_TEXT_MAX];
+	char				 cmd[600];	/* for error messages */
+	struct smtp_result		*res;
+};
+
+static void
+trace(const struct session *s, const char *dir, const char *line)
+{
+	char	clean[REPLY_LINE_MAX];
+
+	if (!s->p->verbose)
+		return;
+	sanitize(clean, sizeof(clean), line, strlen(line));
+	fprintf(stderr, "%s %s\n", dir, clean);
+}
+
+/* The only way to change state. */
+static void
+set_state(struct session *s, enum state st)
+{
+	if (s->p->verbose)
+		fprintf(stderr, "--- %s -> %s\n", state_names[s->state],
+		    state_names[st]);
+	s->state = st;
+}
+
+enum visibility { SHOW, HIDE_ARGS, HIDE_ALL };
+
+/*
+ * Queue a command.  Arguments that reach the wire were checked for CR/LF
+ * where they entered the program; check again, cheaply, here.  AUTH data
+ * never reaches the trace or an error message.
+ */
+static int
+send_cmd(struct session *s, enum visibility vis, struct err *e,
+    const char *fmt, ...)
+{
+	char	line[1200];
+	va_list	ap;
+	int	n, keep;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return err_set(e, ERR_USAGE, "SMTP command too long");
+	if (strpbrk(line, "\r\n") != NULL)
+		return err_set(e, ERR_USAGE, "line break in an SMTP command");
+	switch (vis) {
+	case HIDE_ALL:
+		snprintf(s->cmd, sizeof(s->cmd), "[hidden]");
+		break;
+	case HIDE_ARGS:		/* "AUTH MECH [hidden]" */
+		keep = (int)strcspn(line, " ");
+		keep += 1 + (int)strcspn(line + keep + 1, " ");
+		snprintf(s->cmd, sizeof(s->cmd), "%.*s [hidden]",
+		    keep > 100 ? 100 : keep, line);
+		break;
+	case SHOW:
+		snprintf(s->cmd, sizeof(s->cmd), "%.*s",
+		    (int)sizeof(s->cmd) - 1, line);
+		break;
+	}
+	trace(s, "-->", s->cmd);
+	memcpy(line + n, "\r\n", 2);
+	return conn_write(s->c, line, (size_t)n + 2, e);
+}
+
+int
+reply_parse_line(const char *line, size_t len, int *code, int *last,
+    const char **text, struct err *e)
+{
+	if (len < 3 || !isdigit((unsigned char)line[0]) ||
+	    !isdigit((unsigned char)line[1]) ||
+	    !isdigit((unsigned char)line[2]) || line[0] < '2' || line[0] > '5')
+		return err_set(e, ERR_PROTO, "malformed reply from the server: "
+		    "no status code");
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return err_set(e, ERR_PROTO, "malformed reply from the server: "
+		    "bad separator after the status code");
+	if (memchr(line, '\0', len) != NULL)
+		return err_set(e, ERR_PROTO, "malformed reply from the server: "
+		    "NUL byte");
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	*last = len == 3 || line[3] == ' ';
+	*text = len > 4 ? line + 4 : "";
+	return 0;
+}
+
+void
+caps_parse_line(struct caps *c, const char *t)
+{
+	static const struct {
+		const char	*kw;
+		unsigned int	 flag;
+	} kws[] = {
+		{ "STARTTLS", CAP_STARTTLS }, { "PIPELINING", CAP_PIPELINING },
+		{ "CHUNKING", CAP_CHUNKING }, { "8BITMIME", CAP_8BITMIME },
+		{ "SMTPUTF8", CAP_SMTPUTF8 }, { "DSN", CAP_DSN },
+		{ "ENHANCEDSTATUSCODES", CAP_ENHANCED },
+	};
+	size_t	n = strcspn(t, " =");
+	size_t	i;
+
+	for (i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
+		if (n == strlen(kws[i].kw) && strncasecmp(t, kws[i].kw, n) == 0)
+			c->flags |= kws[i].flag;
+	if (n == 4 && strncasecmp(t, "SIZE", 4) == 0) {
+		c->flags |= CAP_SIZE;
+		c->size = t[4] == ' ' ? strtoul(t + 5, NULL, 10) : 0;
+	}
+	if (n == 4 && strncasecmp(t, "AUTH", 4) == 0 && t[4] != '\0') {
+		size_t have = strlen(c->auth);
+
+		c->flags |= CAP_AUTH;
+		/* "AUTH=" is the old spelling; both may come. */
+		snprintf(c->auth + have, sizeof(c->auth) - have, "%s%s",
+		    have ? " " : "", t + 5);
+	}
+}
+
+/*
+ * Read a whole reply.  With caps, each line after the first is a
+ * capability (EHLO).
+ */
+static int
+read_reply(struct session *s, struct reply *r, struct caps *caps,
+    struct err *e)
+{
+	char		 line[REPLY_LINE_MAX + 1];
+	const char	*text;
+	size_t		 len, tl;
+	int		 code, last = 0;
+
+	memset(r, 0, sizeof(*r));
+	while (!last) {
+		if (conn_getline(s->c, line, sizeof(line), &len, e) == -1)
+			return -1;
+		trace(s, "<--", line);
+		if (reply_parse_line(line, len, &code, &last, &text, e) == -1)
+			return -1;
+		if (r->nlines > 0 && code != r->code)
+			return err_set(e, ERR_PROTO, "malformed reply from the "
+			    "server: mixed status codes %d and %d", r->code,
+			    code);
+		if (++r->nlines > REPLY_LINES_MAX)
+			return err_set(e, ERR_PROTO, "the server sent a reply "
+			    "of more than %d lines", REPLY_LINES_MAX);
+		r->code = code;
+		if (caps != NULL && r->nlines > 1)
+			caps_parse_line(caps, text);
+		tl = strlen(r->text);
+		if (tl + 4 < sizeof(r->text) && (caps == NULL || r->nlines == 1))
+			sanitize(r->text + tl + (tl ? 1 : 0),
+			    sizeof(r->text) - tl - 1, text, strlen(text));
+		if (tl && tl + 1 < sizeof(r->text) && (caps == NULL ||
+		    r->nlines == 1))
+			r->text[tl] = ' ';
+		snprintf(r->arg, sizeof(r->arg), "%s", text);
+	}
+	return 0;
+}
+
+/* A refusal, named by the command that drew it. */
+static int
+reply_error(struct session *s, const struct reply *r, enum err_class perm,
+    struct err *e)
+{
+	enum err_class	cls = r->code >= 500 ? perm : r->code >= 400 ?
+	    ERR_TEMP : ERR_PROTO;
+
+	return err_set(e, cls, "%s: %s%d %s", s->cmd, cls == ERR_PROTO ?
+	    "unexpected reply " : "", r->code, r->text);
+}
+
+static int
+expect(struct session *s, int want, struct reply *r, struct err *e)
+{
+	if (read_reply(s, r, NULL, e) == -1)
+		return -1;
+	if (r->code / 100 != want / 100)
+		return reply_error(s, r, ERR_PERM, e);
+	return 0;
+}
+
+static int
+do_ehlo(struct session *s, struct err *e)
+{
+	struct reply	r;
+
+	set_state(s, S_EHLO);
+	memset(&s->caps, 0, sizeof(s->caps));
+	if (send_cmd(s, SHOW, e, "EHLO %s", s->p->helo) == -1 ||
+	    read_reply(s, &r, &s->caps, e) == -1)
+		return -1;
+	if (r.code == 250) {
+		s->esmtp = 1;
+		return 0;
+	}
+	if (r.code < 500 || r.code > 504)
+		return reply_error(s, &r, ERR_PERM, e);
+	/* An old server: HELO, and no extensions at all. */
+	set_state(s, S_HELO);
+	memset(&s->caps, 0, sizeof(s->caps));
+	s->esmtp = 0;
+	if (send_cmd(s, SHOW, e, "HELO %s", s->p->helo) == -1)
+		return -1;
+	return expect(s, 250, &r, e);
+}
+
+static int
+do_starttls(struct session *s, struct err *e)
+{
+	struct reply	r;
+
+	if (!(s->caps.flags & CAP_STARTTLS))
+		return err_set(e, ERR_PROTO, "the server does not offer "
+		    "STARTTLS, and outbox never sends in plaintext (if this "
+		    "server really has no TLS, set 'tls off'; if it uses "
+		    "implicit TLS, set 'tls_starttls off' and port 465)");
+	set_state(s, S_STARTTLS);
+	if (send_cmd(s, SHOW, e, "STARTTLS") == -1 || expect(s, 220, &r, e) == -1)
+		return -1;
+	/* Anything sent before the handshake is an injection attempt. */
+	if (conn_pending(s->c) > 0)
+		return err_set(e, ERR_PROTO, "the server sent %zu bytes after "
+		    "its STARTTLS reply and before TLS began (a STARTTLS "
+		    "injection attack?); stopping", conn_pending(s->c));
+	set_state(s, S_TLS);
+	if (conn_starttls(s->c, &s->p->tlsp, e) == -1)
+		return -1;
+	/* What the server said in plaintext cannot be trusted: ask again. */
+	return do_ehlo(s, e);
+}
+
+static int
+auth_reply(struct session *s, struct sasl *sasl, const char *mech,
+    struct err *e)
+{
+	struct reply	 r;
+	char		*out;
+	int		 done = 0, rv;
+
+	for (;;) {
+		if (read_reply(s, &r, NULL, e) == -1)
+			return -1;
+		if (r.code == 235)
+			return 0;
+		if (r.code != 334) {
+			snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
+			if (r.code >= 500)
+				return err_set(e, ERR_AUTH, "authentication "
+				    "with %s failed: %d %s", mech, r.code,
+				    r.text);
+			return reply_error(s, &r, ERR_AUTH, e);
+		}
+		if (done) {
+			send_cmd(s, HIDE_ALL, e, "*");
+			return err_set(e, ERR_PROTO, "AUTH %s: the server asked "
+			    "for more after the exchange was complete", mech);
+		}
+		if ((rv = sasl_step(sasl, r.arg, &out, e)) == -1) {
+			send_cmd(s, HIDE_ALL, e, "*");
+			conn_flush(s->c, e);
+			return err_set(e, ERR_AUTH, "AUTH %s: the server's "
+			    "challenge is invalid", mech);
+		}
+		done = rv;
+		rv = send_cmd(s, HIDE_ALL, e, "%s", out);
+		secret_free(out);
+		if (rv == -1)
+			return -1;
+	}
+}
+
+static int
+do_auth(struct session *s, struct err *e)
+{
+	const struct smtp_params *p = s->p;
+	struct sasl_creds	 cr;
+	struct sasl		*sasl;
+	const char		*mech, *cbname = NULL;
+	char			*cb, *out = NULL;
+	int			 rv;
+
+	if (strcmp(p->auth, "off") == 0)
+		return 0;
+	set_state(s, S_AUTH);
+	if (!(s->caps.flags & CAP_AUTH) && strcmp(p->auth, "on") == 0)
+		return err_set(e, ERR_PERM, "the server offers no "
+		    "authentication (AUTH); set 'auth off' if it needs none");
+	cb = conn_channel_binding(s->c, &cbname);
+	if (sasl_choose(s->caps.auth, p->auth, conn_is_tls(s->c), cb != NULL,
+	    &mech, e) == -1) {
+		free(cb);
+		return -1;
+	}
+	snprintf(s->res->mech, sizeof(s->res->mech), "%s", mech);
+	cr.user = p->user;
+	cr.password = p->password;
+	cr.cb_name = cbname;
+	cr.cb_data = cb;
+	rv = sasl_start(&sasl, mech, &cr, e);
+	free(cb);
+	if (rv == -1)
+		return -1;
+	if (sasl_initial_response(mech)) {
+		if ((rv = sasl_step(sasl, "", &out, e)) != -1)
+			rv = send_cmd(s, HIDE_ARGS, e, "AUTH %s %s", mech,
+			    out && *out ? out : "=");
+	} else
+		rv = send_cmd(s, SHOW, e, "AUTH %s", mech);
+	secret_free(out);
+	if (rv != -1)
+		rv = auth_reply(s, sasl, mech, e);
+	sasl_end(sasl);
+	return rv;
+}
+
+static int
+session_open(struct session *s, struct err *e)
+{
+	const struct smtp_params *p = s->p;
+	struct conn_params	 cp = { p->host, p->port, p->source_ip,
+	    p->timeout_ms };
+	struct reply		 r;
+
+	set_state(s, S_CONNECT);
+	if (conn_open(&s->c, &cp, e) == -1)
+		return -1;
+	if (p->tls && !p->starttls) {
+		set_state(s, S_TLS);
+		if (conn_starttls(s->c, &p->tlsp, e) == -1)
+			return -1;
+	}
+	set_state(s, S_GREETING);
+	snprintf(s->cmd, sizeof(s->cmd), "greeting");
+	if (read_reply(s, &r, NULL, e) == -1)
+		return -1;
+	if (r.code != 220)
+		return reply_error(s, &r, ERR_PERM, e);
+	snprintf(s->greeting, sizeof(s->greeting), "%s", r.text);
+	if (do_ehlo(s, e) == -1)
+		return -1;
+	if (p->tls && p->starttls) {
+		if (!s->esmtp)
+			return err_set(e, ERR_PROTO, "the server does not speak "
+			    "ESMTP, so it cannot offer STARTTLS; outbox never "
+			    "sends in plaintext");
+		if (do_starttls(s, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+write_cb(void *ctx, const void *data, size_t len, struct err *e)
+{
+	return conn_write(ctx, data, len, e);
+}
+
+/* MAIL FROM parameters, checked against what the server offers. */
+static int
+mail_params(struct session *s, struct msg *m, char *buf, size_t len,
+    struct err *e)
+{
+	const struct smtp_params *p = s->p;
+	int			 utf8 = addr_is_utf8(p->sender);
+	size_t			 i, o = 0;
+
+	for (i = 0; i < p->rcpts->n; i++)
+		utf8 |= addr_is_utf8(p->rcpts->v[i]);
+	buf[0] = '\0';
+	if (s->caps.size > 0 && (unsigned long)m->size > s->caps.size)
+		return err_set(e, ERR_PERM, "the message is %lld bytes; the "
+		    "server accepts at most %lu", (long long)m->size,
+		    s->caps.size);
+	if (s->caps.flags & CAP_SIZE)
+		o += (size_t)snprintf(buf + o, len - o, " SIZE=%lld",
+		    (long long)m->size);
+	if (m->eightbit && (s->caps.flags & CAP_8BITMIME))
+		o += (size_t)snprintf(buf + o, len - o, " BODY=8BITMIME");
+	if (utf8 && !(s->caps.flags & CAP_SMTPUTF8))
+		return err_set(e, ERR_PERM, "an address is not ASCII and the "
+		    "server does not offer SMTPUTF8");
+	if (utf8)
+		o += (size_t)snprintf(buf + o, len - o, " SMTPUTF8");
+	if ((s->caps.flags & CAP_DSN) && p->dsn_return != NULL)
+		o += (size_t)snprintf(buf + o, len - o, " RET=%s",
+		    strcmp(p->dsn_return, "headers") == 0 ? "HDRS" : "FULL");
+	if ((s->caps.flags & CAP_DSN) && p->envid != NULL)
+		snprintf(buf + o, len - o, " ENVID=%s", p->envid);
+	return 0;
+}
+
+static void
+rcpt_params(struct session *s, char *buf, size_t len)
+{
+	const char	*n = s->p->dsn_notify;
+	size_t		 i, o;
+
+	buf[0] = '\0';
+	if (n == NULL || !(s->caps.flags & CAP_DSN))
+		return;
+	o = (size_t)snprintf(buf, len, " NOTIFY=");
+	for (i = 0; n[i] != '\0' && o + 1 < len; i++)
+		buf[o++] = (char)toupper((unsigned char)n[i]);
+	buf[o] = '\0';
+}
+
+static int
+send_envelope(struct session *s, struct msg *m, struct err *e)
+{
+	char	mp[200], rp[64];
+	size_t	i;
+
+	if (mail_params(s, m, mp, sizeof(mp), e) == -1)
+		return -1;
+	rcpt_params(s, rp, sizeof(rp));
+	set_state(s, S_MAIL);
+	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->p->sender, mp) == -1)
+		return -1;
+	for (i = 0; i < s->p->rcpts->n; i++)
+		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->p->rcpts->v[i],
+		    rp) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+read_mail_reply(struct session *s, struct err *e)
+{
+	struct reply	r;
+
+	snprintf(s->cmd, sizeof(s->cmd), "MAIL FROM:<%s>", s->p->sender);
+	if (read_reply(s, &r, NULL, e) == -1)
+		return -1;
+	if (r.code / 100 != 2)
+		return reply_error(s, &r, ERR_PERM, e);
+	return 0;
+}
+
+/* Read one reply per recipient; returns how many were accepted. */
+static int
+read_rcpt_replies(struct session *s, struct err *e)
+{
+	struct reply	r;
+	size_t		i;
+	int		ok = 0;
+
+	set_state(s, S_RCPT);
+	for (i = 0; i < s->p->rcpts->n; i++) {
+		snprintf(s->cmd, sizeof(s->cmd), "RCPT TO:<%s>",
+		    s->p->rcpts->v[i]);
+		if (read_reply(s, &r, NULL, e) == -1)
+			return -1;
+		s->res->rcpt[i].code = r.code;
+		snprintf(s->res->rcpt[i].text, sizeof(s->res->rcpt[i].text),
+		    "%s", r.text);
+		if (r.code / 100 == 2)
+			ok++;
+	}
+	return ok;
+}
+
+/* The error when recipients were refused: 4xx anywhere makes it temporary. */
+static int
+rcpt_error(struct session *s, struct err *e)
+{
+	size_t	i;
+	int	temp = 0, first = -1;
+
+	for (i = 0; i < s->p->rcpts->n; i++) {
+		int c = s->res->rcpt[i].code;
+
+		if (c / 100 == 2)
+			continue;
+		if (first == -1)
+			first = (int)i;
+		if (c / 100 == 4)
+			temp = 1;
+	}
+	s->res->rcpts_refused = 1;
+	return err_set(e, temp ? ERR_TEMP : ERR_PERM, "RCPT TO:<%s>: %d %s",
+	    s->p->rcpts->v[first], s->res->rcpt[first].code,
+	    s->res->rcpt[first].text);
+}
+
+static int
+rcpts_refused(const struct session *s, int accepted)
+{
+	return accepted == 0 ||
+	    (s->p->all_or_nothing && (size_t)accepted < s->p->rcpts->n);
+}
+
+static int
+final_reply(struct session *s, struct err *e)
+{
+	struct reply	r;
+
+	if (read_reply(s, &r, NULL, e) == -1) {
+		err_prefix(e, "after sending the message (it may or may not "
+		    "have been accepted)");
+		return -1;
+	}
+	if (r.code / 100 != 2)
+		return reply_error(s, &r, ERR_PERM, e);
+	snprintf(s->res->final, sizeof(s->res->final), "%d %.*s", r.code,
+	    (int)sizeof(s->res->final) - 8, r.text);
+	s->res->delivered = 1;
+	return 0;
+}
+
+/* BDAT with the whole message in one chunk. */
+static int
+send_bdat(struct session *s, struct msg *m, int quit, struct err *e)
+{
+	set_state(s, S_BODY);
+	if (send_cmd(s, SHOW, e, "BDAT %lld LAST", (long long)m->size) == -1)
+		return -1;
+	trace(s, "-->", "[message data]");
+	if (msg_write_raw(m, write_cb, s->c, e) == -1)
+		return -1;
+	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
+		return -1;
+	snprintf(s->cmd, sizeof(s->cmd), "BDAT %lld LAST", (long long)m->size);
+	return 0;
+}
+
+static int
+send_body_dotted(struct session *s, struct msg *m, int quit, struct err *e)
+{
+	set_state(s, S_BODY);
+	trace(s, "-->", "[message data]");
+	if (msg_write_dotted(m, write_cb, s->c, e) == -1)
+		return -1;
+	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
+		return -1;
+	snprintf(s->cmd, sizeof(s->cmd), "end of data");
+	return 0;
+}
+
+/* PIPELINING: one flight for the envelope and, with CHUNKING, the body. */
+static int
+transaction_pipelined(struct session *s, struct msg *m, struct err *e)
+{
+	struct reply	r;
+	int		chunk = (s->caps.flags & CAP_CHUNKING) &&
+	    !s->p->all_or_nothing;
+	int		accepted;
+
+	if (send_envelope(s, m, e) == -1)
+		return -1;
+	if (chunk) {
+		if (send_bdat(s, m, 1, e) == -1)
+			return -1;
+	} else {
+		set_state(s, S_DATA);
+		if (send_cmd(s, SHOW, e, "DATA") == -1)
+			return -1;
+	}
+	if (read_mail_reply(s, e) == -1 ||
+	    (accepted = read_rcpt_replies(s, e)) == -1)
+		return -1;
+	if (chunk) {
+		if (accepted == 0)
+			return rcpt_error(s, e);
+		snprintf(s->cmd, sizeof(s->cmd), "BDAT %lld LAST",
+		    (long long)m->size);
+		return final_reply(s, e);
+	}
+	snprintf(s->cmd, sizeof(s->cmd), "DATA");
+	if (read_reply(s, &r, NULL, e) == -1)
+		return -1;
+	if (rcpts_refused(s, accepted))
+		return rcpt_error(s, e);	/* closing aborts any DATA */
+	if (r.code != 354)
+		return reply_error(s, &r, ERR_PERM, e);
+	if (send_body_dotted(s, m, 1, e) == -1)
+		return -1;
+	return final_reply(s, e);
+}
+
+static int
+transaction_lockstep(struct session *s, struct msg *m, struct err *e)
+{
+	struct reply	r;
+	char		mp[200], rp[64];
+	size_t		i;
+	int		accepted = 0;
+
+	if (mail_params(s, m, mp, sizeof(mp), e) == -1)
+		return -1;
+	rcpt_params(s, rp, sizeof(rp));
+	set_state(s, S_MAIL);
+	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->p->sender, mp) == -1 ||
+	    expect(s, 250, &r, e) == -1)
+		return -1;
+	set_state(s, S_RCPT);
+	for (i = 0; i < s->p->rcpts->n; i++) {
+		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->p->rcpts->v[i],
+		    rp) == -1 || read_reply(s, &r, NULL, e) == -1)
+			return -1;
+		s->res->rcpt[i].code = r.code;
+		snprintf(s->res->rcpt[i].text, sizeof(s->res->rcpt[i].text),
+		    "%s", r.text);
+		accepted += r.code / 100 == 2;
+	}
+	if (rcpts_refused(s, accepted))
+		return rcpt_error(s, e);
+	if (s->caps.flags & CAP_CHUNKING) {
+		if (send_bdat(s, m, 0, e) == -1)
+			return -1;
+		return final_reply(s, e);
+	}
+	set_state(s, S_DATA);
+	if (send_cmd(s, SHOW, e, "DATA") == -1 || expect(s, 354, &r, e) == -1)
+		return -1;
+	if (send_body_dotted(s, m, 0, e) == -1)
+		return -1;
+	return final_reply(s, e);
+}
+
+static void
+session_close(struct session *s, int quit)
+{
+	struct err	ignored;
+
+	if (s->c == NULL)
+		return;
+	if (quit) {
+		set_state(s, S_QUIT);
+		if (send_cmd(s, SHOW, &ignored, "QUIT") == 0)
+			conn_flush(s->c, &ignored);
+	}
+	s->res->waits = conn_waits(s->c);
+	conn_close(s->c);
+	s->c = NULL;
+	set_state(s, S_DONE);
+}
+
+int
+smtp_send(const struct smtp_params *p, struct msg *m, struct smtp_result *res,
+    struct err *e)
+{
+	struct session	s;
+	int		rv, pipelined;
+
+	memset(res, 0, sizeof(*res));
+	res->rcpt = xcalloc(p->rcpts->n ? p->rcpts->n : 1, sizeof(*res->rcpt));
+	memset(&s, 0, sizeof(s));
+	s.p = p;
+	s.res = res;
+	if ((rv = session_open(&s, e)) == 0)
+		rv = do_auth(&s, e);
+	if (rv == 0 && s.c != NULL)
+		conn_tls_info(s.c, &res->tls);
+	pipelined = s.caps.flags & CAP_PIPELINING;
+	if (rv == 0)
+		rv = pipelined ? transaction_pipelined(&s, m, e) :
+		    transaction_lockstep(&s, m, e);
+	/* A pipelined QUIT already went with the data. */
+	session_close(&s, rv == -1 ? s.state >= S_GREETING &&
+	    s.state != S_BODY : !pipelined);
+	if (rv == -1 && res->delivered)
+		rv = 0;
+	return rv;
+}
+
+void
+smtp_result_free(struct smtp_result *res)
+{
+	free(res->rcpt);
+	res->rcpt = NULL;
+}
+
+static void
+print_time(FILE *out, const char *label, time_t t)
+{
+	char		buf[64];
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	fprintf(out, "    %-12s %s\n", label, buf);
+}
+
+static void
+print_caps(FILE *out, const struct caps *c)
+{
+	fprintf(out, "Capabilities:\n");
+	if (c->flags & CAP_SIZE) {
+		if (c->size)
+			fprintf(out, "    SIZE %lu (%lu MiB)\n", c->size,
+			    c->size >> 20);
+		else
+			fprintf(out, "    SIZE (no limit given)\n");
+	}
+	fprintf(out, "    PIPELINING   %s\n", c->flags & CAP_PIPELINING ?
+	    "yes" : "no");
+	fprintf(out, "    CHUNKING     %s\n", c->flags & CAP_CHUNKING ?
+	    "yes" : "no");
+	fprintf(out, "    8BITMIME     %s\n", c->flags & CAP_8BITMIME ?
+	    "yes" : "no");
+	fprintf(out, "    SMTPUTF8     %s\n", c->flags & CAP_SMTPUTF8 ?
+	    "yes" : "no");
+	fprintf(out, "    DSN          %s\n", c->flags & CAP_DSN ? "yes" : "no");
+	fprintf(out, "    STARTTLS     %s\n", c->flags & CAP_STARTTLS ?
+	    "yes" : "no");
+	fprintf(out, "    AUTH         %s\n", c->flags & CAP_AUTH ? c->auth :
+	    "(none)");
+}
+
+int
+smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
+{
+	struct session		s;
+	struct smtp_result	res;
+	struct tls_info		ti;
+	int			rv;
+
+	memset(&s, 0, sizeof(s));
+	memset(&res, 0, sizeof(res));
+	s.p = p;
+	s.res = &res;
+	rv = session_open(&s, e);
+	if (rv == 0) {
+		fprintf(out, "SMTP server at %s, port %d:\n    %s\n", p->host,
+		    p->port, s.greeting);
+		conn_tls_info(s.c, &ti);
+		if (conn_is_tls(s.c)) {
+			fprintf(out, "TLS:\n    %-12s %s\n    %-12s %s\n",
+			    "version", ti.version, "session", ti.cipher);
+			fprintf(out, "    %-12s %s\n    %-12s %s\n", "subject",
+			    ti.subject, "issuer", ti.issuer);
+			print_time(out, "valid from", ti.not_before);
+			print_time(out, "valid until", ti.not_after);
+			fprintf(out, "    %-12s %s\n    %-12s %s\n", "SHA-256",
+			    ti.sha256, "public key", ti.spki);
+		} else
+			fprintf(out, "TLS: not used\n");
+		print_caps(out, &s.caps);
+	}
+	session_close(&s, s.state >= S_GREETING);
+	return rv;
+}

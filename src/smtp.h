@@ -1,0 +1,108 @@
+#ifndef OUTBOX_SMTP_H
+#define OUTBOX_SMTP_H
+
+#include <stdio.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "err.h"
+#include "message.h"
+
+/*
+ * The SMTP client engine.  It takes everything it needs in smtp_params,
+ * talks to the server through the connection layer, and reports what
+ * happened in smtp_result.  It never prints except the -v trace, never
+ * exits, and never reads the environment.
+ */
+#define REPLY_LINE_MAX	2048	/* one reply line, without CRLF */
+#define REPLY_LINES_MAX	100	/* lines in one multi-line reply */
+#define REPLY_TEXT_MAX	512	/* text kept for messages */
+
+struct smtp_params {
+	const char		*host;
+	int			 port;
+	const char		*source_ip;
+	int			 timeout_ms;
+	int			 tls;		/* TLS at all */
+	int			 starttls;	/* 1: STARTTLS, 0: implicit TLS */
+	struct tls_params	 tlsp;
+	const char		*helo;		/* EHLO argument */
+	const char		*auth;		/* "off", "on" or a mechanism */
+	const char		*user;
+	const char		*password;
+	const char		*sender;	/* "" for the null sender */
+	const struct addrlist	*rcpts;
+	const char		*dsn_notify;	/* NULL: none */
+	const char		*dsn_return;	/* NULL: none */
+	const char		*envid;		/* NULL: none */
+	int			 all_or_nothing; /* a refused RCPT aborts */
+	int			 verbose;	/* trace the dialogue on stderr */
+};
+
+struct rcpt_result {
+	int	code;			/* 0: not tried */
+	char	text[REPLY_TEXT_MAX];	/* the server's reply, sanitised */
+};
+
+struct smtp_result {
+	struct rcpt_result	*rcpt;		/* one per recipient */
+	int			 delivered;	/* the server took the message */
+	char			 final[REPLY_TEXT_MAX];	/* reply to the data */
+	char			 mech[32];	/* SASL mechanism used */
+	struct tls_info		 tls;
+	int			 waits;		/* round trips waited */
+	int			 rcpts_refused;	/* the error is only that */
+};
+
+/* A parsed reply. */
+struct reply {
+	int	code;
+	int	nlines;
+	char	text[REPLY_TEXT_MAX];	/* all lines' text, sanitised */
+	char	arg[REPLY_LINE_MAX];	/* the last line's text, as sent */
+};
+
+/*
+ * Parse one reply line: "250-text", "250 text" or "250".  Sets *code and
+ * *last (1 for the final line) and *text.  Errors: ERR_PROTO.
+ */
+int	 reply_parse_line(const char *line, size_t len, int *code, int *last,
+	    const char **text, struct err *);
+
+/* EHLO capabilities. */
+enum {
+	CAP_STARTTLS	= 1 << 0,
+	CAP_PIPELINING	= 1 << 1,
+	CAP_CHUNKING	= 1 << 2,
+	CAP_8BITMIME	= 1 << 3,
+	CAP_SMTPUTF8	= 1 << 4,
+	CAP_DSN		= 1 << 5,
+	CAP_SIZE	= 1 << 6,
+	CAP_AUTH	= 1 << 7,
+	CAP_ENHANCED	= 1 << 8,
+};
+
+struct caps {
+	unsigned int	 flags;
+	unsigned long	 size;		/* SIZE limit; 0: none given */
+	char		 auth[256];	/* mechanisms, space separated */
+};
+
+/* Fold one EHLO reply line's text (after "250-") into caps. */
+void	 caps_parse_line(struct caps *, const char *text);
+
+/*
+ * Submit the message.  Returns 0 when the server accepted it for at least
+ * one recipient (see result for refused ones), -1 otherwise with e set:
+ * ERR_TEMP for 4xx and network trouble, ERR_PERM for 5xx, ERR_AUTH,
+ * ERR_PROTO, ERR_HOST, ERR_CONFIG as the layers below report them.
+ * The error names the command and quotes the server's reply.
+ */
+int	 smtp_send(const struct smtp_params *, struct msg *,
+	    struct smtp_result *, struct err *);
+void	 smtp_result_free(struct smtp_result *);
+
+/* Connect, greet, secure, and describe the server on out. */
+int	 smtp_serverinfo(const struct smtp_params *, FILE *out, struct err *);
+
+#endif

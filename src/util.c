@@ -1,0 +1,223 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void
+oom(void)
+{
+	static const char msg[] = "outbox: out of memory\n";
+
+	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) == -1)
+		oom();
+	va_end(ap);
+	return p;
+}
+
+static void
+buf_grow(struct buf *b, size_t need)
+{
+	size_t	 cap;
+	char	*p;
+
+	if (b->len + need + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 64;
+	while (cap < b->len + need + 1)
+		cap *= 2;
+	/* Grow by copying so a secret never lingers in a freed block. */
+	p = xmalloc(cap);
+	if (b->p != NULL) {
+		memcpy(p, b->p, b->len);
+		explicit_bzero(b->p, b->cap);
+		free(b->p);
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+void
+buf_add(struct buf *b, const void *data, size_t len)
+{
+	buf_grow(b, len);
+	if (len > 0)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	buf_add(b, p, (size_t)n);
+	free(p);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
+void
+buf_wipe(struct buf *b)
+{
+	if (b->p != NULL)
+		explicit_bzero(b->p, b->cap);
+	buf_free(b);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+sanitize(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t	 i, o = 0;
+
+	if (cap == 0)
+		return;
+	for (i = 0; i < len && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '\t' || (c >= 0x20 && c != 0x7f))
+			dst[o++] = (char)c;
+		else
+			dst[o++] = '?';
+	}
+	dst[o] = '\0';
+}
+
+void
+secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,46 @@
+#ifndef OUTBOX_UTIL_H
+#define OUTBOX_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+/* Allocation that cannot fail: out of memory aborts with a message. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+void	 buf_add(struct buf *, const void *, size_t);
+void	 buf_addc(struct buf *, char);
+void	 buf_adds(struct buf *, const char *);
+void	 buf_addf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_reset(struct buf *);
+/* Overwrite with zeros, then free: for buffers that held a secret. */
+void	 buf_wipe(struct buf *);
+void	 buf_free(struct buf *);
+
+/* Copy src into dst (size cap), replacing bytes a terminal could act on. */
+void	 sanitize(char *dst, size_t cap, const char *src, size_t len);
+
+/* Wipe and free a secret string; NULL is fine. */
+void	 secret_free(char *);
+
+/* Non-zero when s holds a byte below 0x20 (other than none allowed) or 0x7f. */
+int	 has_ctl(const char *s);
+
+/* Monotonic clock in milliseconds. */
+long long now_ms(void);
+
+/* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
+int	 write_all(int fd, const void *buf, size_t len);
+
+#endif
