@@ -233,29 +233,31 @@ get_password(struct submission *s, char **pw, struct err *e)
 	return secret_get(&q, pw, &src, e);
 }
 
-/* Report each refused recipient on its own line; the worst code wins. */
+/*
+ * Report each refused recipient on its own line.  The result is the
+ * worst: temporary wins, so that the caller tries again.
+ */
 static int
 report_rcpts(const struct submission *s)
 {
 	const struct account	*a = s->r->acct;
+	struct err		 worst = { ERR_NONE, "" };
+	enum err_class		 cls;
 	size_t			 i;
-	int			 ex = EX_OK;
 
-	for (i = 0; i < s->rcpts.n; i++) {
-		int c = s->res.rcpt ? s->res.rcpt[i].code : 0;
+	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++) {
+		const struct rcpt_result *rr = &s->res.rcpt[i];
 
-		if (c < 400)
+		if (rr->code < 400)
 			continue;
 		fprintf(stderr, "outbox: account %s: %s:%s: RCPT TO:<%s>: %d "
 		    "%s\n", a->name, acct_str(a, CF_HOST),
-		    acct_str(a, CF_PORT), s->rcpts.v[i], c,
-		    s->res.rcpt[i].text);
-		if (c < 500)
-			ex = EX_TEMPFAIL;
-		else if (ex == EX_OK)
-			ex = EX_UNAVAILABLE;
+		    acct_str(a, CF_PORT), s->rcpts.v[i], rr->code, rr->text);
+		cls = smtp_reply_class(rr->code, rr->text, ERR_PERM);
+		if (worst.cls == ERR_NONE || cls == ERR_TEMP)
+			worst.cls = cls;
 	}
-	return ex;
+	return err_exitcode(&worst);
 }
 
 static void

@@ -142,7 +142,12 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 		gsasl_property_set(s->sess, GSASL_AUTHID, c->user);
 	if (c->password != NULL)
 		gsasl_property_set(s->sess, GSASL_PASSWORD, c->password);
-	if (c->cb_data != NULL)
+	/*
+	 * Channel binding only for -PLUS: gsasl 2.2 fails a plain SCRAM
+	 * exchange when tls-exporter data is set.
+	 */
+	if (c->cb_data != NULL && strlen(mech) > 5 &&
+	    strcmp(mech + strlen(mech) - 5, "-PLUS") == 0)
 		gsasl_property_set(s->sess,
 		    strcmp(c->cb_name, "tls-exporter") == 0 ?
 		    GSASL_CB_TLS_EXPORTER : GSASL_CB_TLS_UNIQUE, c->cb_data);

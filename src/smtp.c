@@ -189,13 +189,25 @@ read_reply(struct session *s, struct reply *r, struct caps *caps,
 	return 0;
 }
 
+enum err_class
+smtp_reply_class(int code, const char *text, enum err_class perm)
+{
+	if (code >= 400 && code < 500)
+		return ERR_TEMP;
+	if (code < 500)
+		return ERR_PROTO;
+	if (perm == ERR_PERM && strncmp(text, "5.1.", 4) == 0 &&
+	    isdigit((unsigned char)text[4]))
+		return ERR_ADDR;
+	return perm;
+}
+
 /* A refusal, named by the command that drew it. */
 static int
 reply_error(struct session *s, const struct reply *r, enum err_class perm,
     struct err *e)
 {
-	enum err_class	cls = r->code >= 500 ? perm : r->code >= 400 ?
-	    ERR_TEMP : ERR_PROTO;
+	enum err_class	cls = smtp_reply_class(r->code, r->text, perm);
 
 	return err_set(e, cls, "%s: %s%d %s", s->cmd, cls == ERR_PROTO ?
 	    "unexpected reply " : "", r->code, r->text);
@@ -495,23 +507,26 @@ read_rcpt_replies(struct session *s, struct err *e)
 static int
 rcpt_error(struct session *s, struct err *e)
 {
-	size_t	i;
-	int	temp = 0, first = -1;
+	size_t		i;
+	int		worst = -1;
+	enum err_class	cls, wcls = ERR_NONE;
 
 	for (i = 0; i < s->p->rcpts->n; i++) {
-		int c = s->res->rcpt[i].code;
+		const struct rcpt_result *rr = &s->res->rcpt[i];
 
-		if (c / 100 == 2)
+		if (rr->code / 100 == 2)
 			continue;
-		if (first == -1)
-			first = (int)i;
-		if (c / 100 == 4)
-			temp = 1;
+		cls = smtp_reply_class(rr->code, rr->text, ERR_PERM);
+		if (worst == -1 || (cls == ERR_TEMP && wcls != ERR_TEMP)) {
+			worst = (int)i;
+			wcls = cls;
+		}
 	}
 	s->res->rcpts_refused = 1;
-	return err_set(e, temp ? ERR_TEMP : ERR_PERM, "RCPT TO:<%s>: %d %s",
-	    s->p->rcpts->v[first], s->res->rcpt[first].code,
-	    s->res->rcpt[first].text);
+	if (worst == -1)	/* all_or_nothing cannot get here empty */
+		return err_set(e, ERR_PERM, "no recipient accepted");
+	return err_set(e, wcls, "RCPT TO:<%s>: %d %s", s->p->rcpts->v[worst],
+	    s->res->rcpt[worst].code, s->res->rcpt[worst].text);
 }
 
 static int

@@ -69,6 +69,13 @@ struct reply {
 int	 reply_parse_line(const char *line, size_t len, int *code, int *last,
 	    const char **text, struct err *);
 
+/*
+ * The error class of a refusal: 4xx is ERR_TEMP; a 5xx whose enhanced code
+ * says the address is bad (5.1.x) is ERR_ADDR; any other 5xx is perm.
+ */
+enum err_class smtp_reply_class(int code, const char *text,
+	    enum err_class perm);
+
 /* EHLO capabilities. */
 enum {
 	CAP_STARTTLS	= 1 << 0,
