@@ -1,0 +1,373 @@
+#!/usr/bin/env bats
+# Failures at each stage, against the scriptable server: the exit code tells
+# the caller what to do, the message names the command and the reply, and a
+# refused or broken transaction is never completed.
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+load 'lib/faultsmtp'
+bats_require_minimum_version 1.5.0
+
+setup() {
+	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
+	MSG=$BATS_TEST_TMPDIR/msg
+	printf 'From: a@example.org\nTo: b@example.org\nSubject: t\n\nbody\n' >"$MSG"
+}
+
+teardown() {
+	fault_stop
+}
+
+# A plaintext account on the fault server; extra lines are appended.
+conf() {
+	local f=$BATS_TEST_TMPDIR/rc
+	{
+		echo "account default"
+		echo "host 127.0.0.1"
+		echo "port $FAULT_PORT"
+		echo "tls off"
+		echo "auth off"
+		echo "from a@example.org"
+		echo "timeout 3"
+		printf '%s\n' "$@"
+	} >"$f"
+	echo "$f"
+}
+
+send() {
+	run --separate-stderr "$OUTBOX" -C "$(conf "${EXTRA[@]}")" "$@" <"$MSG"
+}
+
+@test "421 greeting: exit 75 and the reply is quoted" {
+	fault_start 'send 421 4.3.2 busy, come back later'
+	send b@example.org
+	assert_equal "$status" 75
+	assert_equal "$stderr" "outbox: account default: 127.0.0.1:$FAULT_PORT: greeting: 421 4.3.2 busy, come back later"
+}
+
+@test "554 greeting: exit 69" {
+	fault_start 'send 554 no service for you'
+	send b@example.org
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'greeting: 554 no service for you$'
+}
+
+@test "451 to MAIL: exit 75, nothing after" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo SIZE=1000000
+		expect MAIL FROM:<a@example.org> SIZE=[0-9]+
+		send 451 4.3.0 try later
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'MAIL FROM:<a@example.org> SIZE=[0-9]+: 451 4.3.0 try later$'
+	fault_wait
+	refute grep -q DATA "$FAULT_LOG"
+}
+
+@test "550 5.1.1 to the only RCPT: exit 67 and no DATA" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<b@example.org>
+		send 550 5.1.1 no such user
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_equal "$status" 67
+	assert_equal "$stderr" "outbox: account default: 127.0.0.1:$FAULT_PORT: RCPT TO:<b@example.org>: 550 5.1.1 no such user"
+	fault_wait
+	refute grep -q DATA "$FAULT_LOG"
+}
+
+@test "one RCPT refused, one accepted: delivered to the other, exit 69" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<b@example.org>
+		send 550 5.7.1 relaying denied
+		expect RCPT TO:<c@example.org>
+		send 250 ok
+		data_ok
+		data
+		send 250 2.0.0 queued as ABC
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org c@example.org
+	assert_equal "$status" 69
+	assert_equal "$stderr" "outbox: account default: 127.0.0.1:$FAULT_PORT: RCPT TO:<b@example.org>: 550 5.7.1 relaying denied"
+	fault_wait
+}
+
+@test "a temporary RCPT refusal wins over a permanent one: exit 75" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT
+		send 550 5.7.1 no
+		expect RCPT
+		send 452 4.2.2 mailbox full
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org c@example.org
+	assert_equal "$status" 75
+	assert_equal "${#stderr_lines[@]}" 2
+	assert_equal "${stderr_lines[0]}" "outbox: account default: 127.0.0.1:$FAULT_PORT: RCPT TO:<b@example.org>: 550 5.7.1 no"
+	assert_equal "${stderr_lines[1]}" "outbox: account default: 127.0.0.1:$FAULT_PORT: RCPT TO:<c@example.org>: 452 4.2.2 mailbox full"
+}
+
+@test "451 after the data: exit 75" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 451 4.3.0 queue write error
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'end of data: 451 4.3.0 queue write error$'
+}
+
+@test "554 after the data: exit 69" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 554 5.6.0 content rejected
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_equal "$status" 69
+	assert_regex "$stderr" ': 554 5.6.0 content rejected$'
+}
+
+@test "connection dropped during the data: exit 75, says it may not have arrived" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		close
+	EOF
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'closed the connection|writing to the server'
+}
+
+@test "a server that never answers: timeout, exit 75, within the configured time" {
+	fault_start <<-'EOF'
+		sleep 10
+	EOF
+	SECONDS=0
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'timed out'
+	(( SECONDS < 8 ))
+}
+
+@test "a greeting trickled byte by byte past the timeout: exit 75" {
+	fault_start <<-'EOF'
+		trickle 0.5 220 a very slow greeting that takes many seconds
+	EOF
+	SECONDS=0
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'timed out'
+	(( SECONDS < 8 ))
+}
+
+@test "a reply without a status code: exit 76" {
+	fault_start 'send hello there'
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'malformed reply'
+}
+
+@test "mixed codes in one multi-line reply: exit 76" {
+	fault_start <<-'EOF'
+		send 220 hi
+		expect EHLO
+		send 250-first
+		send 550 second
+	EOF
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'mixed status codes'
+}
+
+@test "an over-long reply line: exit 76, bounded" {
+	fault_start <<-EOF
+		send 220 $(printf 'x%.0s' {1..5000})
+	EOF
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'longer than'
+}
+
+@test "endless continuation lines: exit 76" {
+	script="send 220 hi
+expect EHLO"
+	for i in $(seq 200); do script+=$'\n'"send 250-line $i"; done
+	fault_start "$script"
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more than 100 lines'
+}
+
+@test "escape sequences in a reply do not reach the terminal" {
+	fault_start 'send 554 evil \x1b[2J\x1b]0;title\x07 text'
+	send b@example.org
+	assert_equal "$status" 69
+	[[ $stderr != *$'\e'* ]]
+	[[ $stderr != *$'\a'* ]]
+}
+
+@test "no ESMTP: HELO fallback, then DATA" {
+	fault_start <<-'EOF'
+		send 220 old
+		expect EHLO
+		send 502 what
+		expect HELO
+		send 250 ok
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_success
+	fault_wait
+	grep -q $'^MAIL FROM:<a@example.org>\r$' "$FAULT_LOG"
+}
+
+@test "PIPELINING: MAIL, RCPTs and DATA go in one flight" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo PIPELINING
+		expect MAIL
+		expect RCPT
+		expect RCPT
+		expect DATA
+		send 250 ok
+		send 250 ok
+		send 250 ok
+		send 354 go
+		data
+		expect QUIT
+		send 250 delivered
+		send 221 bye
+	EOF
+	send b@example.org c@example.org
+	assert_success
+	fault_wait
+}
+
+@test "CHUNKING: BDAT carries the exact message, no dot-stuffing" {
+	printf 'Subject: t\n\n.leading dot\nend\n' >"$MSG"
+	EXTRA=("set_date_header off" "set_msgid_header off" "set_from_header off")
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo PIPELINING CHUNKING
+		expect MAIL
+		expect RCPT
+		bdat
+		expect QUIT
+		send 250 ok
+		send 250 ok
+		send 250 ok
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_success
+	fault_wait
+	expected=$'MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 33 LAST\r\nSubject: t\r\n\r\n.leading dot\r\nend\r\nQUIT\r\n'
+	assert_equal "$(sed -n '/^MAIL/,$p' "$FAULT_LOG" | cat -v)" "$(printf '%s' "$expected" | cat -v)"
+}
+
+@test "DATA dot-stuffs lines that begin with a dot" {
+	printf 'Subject: t\n\n.leading dot\n..two\n.\nend\n' >"$MSG"
+	EXTRA=("set_date_header off" "set_msgid_header off" "set_from_header off")
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	run --separate-stderr "$OUTBOX" -i -C "$(conf "${EXTRA[@]}")" b@example.org <"$MSG"
+	assert_success
+	fault_wait
+	body=$(sed -n '/^DATA/,$p' "$FAULT_LOG" | cat -v)
+	assert_equal "$body" "$(printf 'DATA\r\nSubject: t\r\n\r\n..leading dot\r\n...two\r\n..\r\nend\r\n.\r\nQUIT\r\n' | cat -v)"
+}
+
+@test "SIZE too small for the message: exit 69 before MAIL" {
+	head -c 3000 /dev/zero | tr '\0' 'x' | fold -w 70 >>"$MSG"
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo SIZE=1000
+		expect QUIT
+		send 221 bye
+	EOF
+	send b@example.org
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'the server accepts at most 1000'
+	fault_wait
+	refute grep -q MAIL "$FAULT_LOG"
+}
+
+@test "tls on but no STARTTLS offered: stop before MAIL or AUTH" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo AUTH=PLAIN
+		expect QUIT
+		send 221 bye
+	EOF
+	EXTRA=("tls on" "tls_starttls on")
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'does not offer STARTTLS'
+	fault_wait
+	refute grep -Eq 'AUTH|MAIL' "$FAULT_LOG"
+}
+
+@test "STARTTLS injection: bytes behind the 220 abort the session" {
+	fault_make_cert
+	fault_start - --cert "$FAULT_CERT" --key "$FAULT_KEY" <<-'EOF'
+		send 220 hi
+		ehlo STARTTLS
+		expect STARTTLS
+		sendraw 220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n
+		sleep 2
+	EOF
+	EXTRA=("tls on" "tls_certcheck off")
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'STARTTLS injection'
+}
