@@ -887,8 +887,7 @@ account_resolve(struct account *a, struct err *e)
 	}
 	set_default(a, CF_TIMEOUT, "60");
 	set_default(a, CF_PROTOCOL, "smtp");
-	set_default(a, CF_AUTH, a->val[CF_USER] || a->val[CF_PASSWORD] ||
-	    a->val[CF_PASSWORDEVAL] ? "on" : "off");
+	set_default(a, CF_AUTH, a->val[CF_USER] ? "on" : "off");
 	set_default(a, CF_TLS_CERTCHECK, "on");
 	set_default(a, CF_TLS_TRUST_FILE, "system");
 	set_default(a, CF_ALLOW_FROM_OVERRIDE, "on");

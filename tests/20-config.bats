@@ -1,0 +1,349 @@
+#!/usr/bin/env bats
+# The config file (msmtprc syntax) and the command line: every mistake is a
+# one-line error with FILE:LINE or the option, and the right exit code.
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+bats_require_minimum_version 1.5.0
+
+setup() {
+	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
+	export HOME=$BATS_TEST_TMPDIR/home XDG_CONFIG_HOME= OUTBOX_SYSCONF=
+	mkdir -p "$HOME"
+	RC=$BATS_TEST_TMPDIR/rc
+}
+
+# write the config from stdin, mode 0600
+rc() {
+	cat >"$RC"
+	chmod 600 "$RC"
+}
+
+bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $RC:$1: $2"
+}
+
+@test "unknown command: 78 with file:line" {
+	printf 'account a\nhost h\n\nbogus 1\n' | rc
+	bad 4 "unknown command 'bogus'"
+}
+
+@test "missing value" {
+	printf 'account a\nhost\n' | rc
+	bad 2 "host needs a value"
+}
+
+@test "malformed values are named" {
+	printf 'account a\nhost h\nport 99999\n' | rc
+	bad 3 "invalid value '99999' for port"
+	printf 'account a\nhost h\ntls maybe\n' | rc
+	bad 3 "invalid value 'maybe' for tls"
+	printf 'account a\nhost h\ntimeout soon\n' | rc
+	bad 3 "invalid value 'soon' for timeout"
+	printf 'account a\nhost h\nauth magic\n' | rc
+	bad 3 "invalid value 'magic' for auth"
+	printf 'account a\nhost h\ndsn_notify sometimes\n' | rc
+	bad 3 "invalid value 'sometimes' for dsn_notify"
+}
+
+@test "a bad fingerprint says what it expects" {
+	printf 'account a\nhost h\ntls_fingerprint AB:CD\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" "^outbox: $RC:3: tls_fingerprint: expected a SHA-256 fingerprint"
+}
+
+@test "unknown parent account" {
+	printf 'account a : nope\nhost h\n' | rc
+	bad 1 "account a: unknown parent account 'nope'"
+}
+
+@test "duplicate account" {
+	printf 'account a\nhost h\naccount b\nhost i\naccount a\n' | rc
+	bad 5 "account a is already defined at line 1"
+}
+
+@test "unterminated quote" {
+	printf 'account a\nhost h\npassword "abc\n' | rc
+	bad 3 "unterminated quoted argument"
+}
+
+@test "a command before any account" {
+	printf 'host h\n' | rc
+	bad 1 "'host' before the first account or defaults line"
+}
+
+@test "recognised msmtp commands that outbox lacks are errors, not ignored" {
+	printf 'account a\nhost h\nproxy_host 127.0.0.1\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" ":3: proxy_host: SOCKS proxies are not supported"
+	printf 'account a\nhost h\nprotocol lmtp\n' | rc
+	bad 3 "protocol lmtp is not supported: outbox submits to SMTP servers only"
+}
+
+@test "a password in a file others can read: 78 with the fix" {
+	printf 'account default\nhost h\npassword x\n' >"$RC"
+	chmod 640 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $RC: contains a password but others can read it; run: chmod 600 $RC"
+	chmod 600 "$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+}
+
+@test "without a password the file may be readable" {
+	printf 'account default\nhost h\n' >"$RC"
+	chmod 644 "$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+}
+
+@test "a missing -C file: 78" {
+	run --separate-stderr "$OUTBOX" -C "$BATS_TEST_TMPDIR/none" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $BATS_TEST_TMPDIR/none: No such file or directory"
+}
+
+@test "no config anywhere: 78 and where to put one" {
+	run --separate-stderr "$OUTBOX" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" "no configuration file: create ~/.config/outbox/config"
+}
+
+@test "an unknown -a account: 78" {
+	printf 'account a\nhost h\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -a zz -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: no account 'zz' in $RC"
+}
+
+@test "auth without a user" {
+	printf 'account default\nhost h\nauth on\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" "account default: auth is on but no user is given"
+}
+
+@test "an msmtprc as msmtp users write it is read unchanged" {
+	cat >"$HOME/.msmtprc" <<-'EOF'
+		# Set default values for all following accounts.
+		defaults
+		auth           on
+		tls            on
+		tls_trust_file /etc/ssl/certs/ca-certificates.crt
+		logfile        ~/.msmtp.log
+
+		# Gmail
+		account        gmail
+		host           smtp.gmail.com
+		port           587
+		from           username@gmail.com
+		user           username
+		password       "pass word with \"quotes\""
+
+		account        work : gmail
+		host           mail.example.com
+		from           "me@example.com"
+
+		# Set a default account
+		account default : gmail
+	EOF
+	chmod 600 "$HOME/.msmtprc"
+	run "$OUTBOX" -P
+	assert_success
+	assert_line --regexp '^account default \(.*/\.msmtprc:21\)$'
+	assert_line --regexp '^    host += smtp\.gmail\.com  \(.*\.msmtprc:10\)$'
+	assert_line --regexp '^    logfile += '"$HOME"'/\.msmtp\.log '
+	assert_line --regexp '^    password += \*  '
+	refute_output --partial 'quotes'
+	run "$OUTBOX" -a work -P
+	assert_line --regexp '^    host += mail\.example\.com  \(.*:17\)$'
+	assert_line --regexp '^    from += me@example\.com '
+	assert_line --regexp '^    user += username  \(.*:13\)$'
+}
+
+@test "the outbox config wins over ~/.outboxrc and ~/.msmtprc" {
+	printf 'account default\nhost from-msmtprc\n' >"$HOME/.msmtprc"
+	run "$OUTBOX" -P
+	assert_line --regexp 'host += from-msmtprc'
+	printf 'account default\nhost from-outboxrc\n' >"$HOME/.outboxrc"
+	run "$OUTBOX" -P
+	assert_line --regexp 'host += from-outboxrc'
+	mkdir -p "$HOME/.config/outbox"
+	printf 'account default\nhost from-xdg\n' >"$HOME/.config/outbox/config"
+	run "$OUTBOX" -P
+	assert_line --regexp 'host += from-xdg'
+}
+
+@test "the system file gives defaults and accounts under the user's" {
+	printf 'defaults\nport 2525\naccount sys\nhost sys.example\naccount shared\nhost old\n' \
+		>"$BATS_TEST_TMPDIR/system"
+	export OUTBOX_SYSCONF=$BATS_TEST_TMPDIR/system
+	printf 'account shared\nhost new\naccount default : sys\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_line --regexp 'host += sys\.example'
+	assert_line --regexp 'port += 2525  \(.*system:2\)'
+	run "$OUTBOX" -C "$RC" -a shared -P
+	assert_line --regexp 'host += new'
+}
+
+@test "-P shows where each value came from, and the command line wins" {
+	printf 'account default\nhost h.example\nport 587\nuser u\npassword secret-value\n' | rc
+	run "$OUTBOX" -C "$RC" --port=2587 -P
+	assert_success
+	assert_line --regexp "^    port += 2587  \(command line\)$"
+	assert_line --regexp "^    host += h\.example  \($RC:2\)$"
+	assert_line --regexp "^    timeout += 60  \(default\)$"
+	assert_line --regexp "^    \(password source\) += password \(config\)$"
+	refute_output --partial 'secret-value'
+}
+
+@test "safer defaults than msmtp, and -P says so" {
+	printf 'account default\nhost smtp.example.org\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    tls += on  \(default\)$'
+	assert_line --regexp '^    port += 587  \(default\)$'
+	assert_line '    tls = on (msmtp: off)'
+	printf 'account default\nhost smtp.example.org\ntls_starttls off\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    port += 465  \(default\)$'
+	printf 'account default\nhost localhost\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    tls += off  \(default\)$'
+	assert_line --regexp '^    port += 25  \(default\)$'
+}
+
+@test "old msmtp spellings still work" {
+	printf 'account default\nhost h\ntls_nocertcheck\nkeepbcc on\nadd_missing_date_header off\ntls_force_sslv3 off\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_line --regexp '^    tls_certcheck += off  \(.*:3\)$'
+	assert_line --regexp '^    remove_bcc_headers += off  \(.*:4\)$'
+	assert_line --regexp '^    set_date_header += off  \(.*:5\)$'
+}
+
+@test "an empty argument means on; quotes keep spaces" {
+	printf 'account default\nhost h\ntls\nauth\nuser "  spaced name "\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    tls += on '
+	assert_line --regexp '^    auth += on '
+	assert_line --regexp '^    user +=   spaced name   \('
+}
+
+@test "eval reads config lines from a command" {
+	printf 'account default\neval echo host evalhost.example; echo port 2500\n' | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_line --regexp '^    host += evalhost\.example  \(.*:2\)$'
+	assert_line --regexp '^    port += 2500 '
+}
+
+@test "a very long line is fine" {
+	long=$(head -c 20000 /dev/zero | tr '\0' 'x')
+	printf 'account default\nhost h\nfrom_full_name %s\n' "$long" | rc
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+}
+
+@test "control characters in a value that reaches the wire: 78" {
+	printf 'account default\nhost h\nfrom "a@b\x01c"\n' | rc
+	bad 3 "from: the value contains control characters"
+}
+
+@test "usage: an unknown option is named, exit 64" {
+	run --separate-stderr "$OUTBOX" -Z
+	assert_equal "$status" 64
+	assert_equal "${stderr_lines[0]}" "outbox: unknown option -Z"
+	run --separate-stderr "$OUTBOX" --frobnicate
+	assert_equal "$status" 64
+	assert_equal "${stderr_lines[0]}" "outbox: unknown option --frobnicate"
+	run --separate-stderr "$OUTBOX" -f
+	assert_equal "$status" 64
+	assert_equal "${stderr_lines[0]}" "outbox: option -f needs a value"
+}
+
+@test "a recipient that looks like an option is refused, unless after --" {
+	printf 'account default\nhost h\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P a@b.example -oQ/tmp/x
+	assert_equal "$status" 64
+	assert_regex "$stderr" "recipient '-oQ/tmp/x' begins with '-'"
+	run "$OUTBOX" -C "$RC" -P -- -odd@example.org
+	assert_success
+}
+
+@test "control characters in -f or a recipient: 64" {
+	printf 'account default\nhost h\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -f $'a@b\r\nRCPT TO:<x@y>' b@c </dev/null
+	assert_equal "$status" 64
+	assert_regex "$stderr" "-f: the address contains control characters"
+	run --separate-stderr "$OUTBOX" -C "$RC" $'b@c\nDATA' </dev/null
+	assert_equal "$status" 64
+	assert_regex "$stderr" "recipient 1 contains control characters"
+}
+
+@test "no recipients: 64" {
+	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" <<<$'Subject: x\n\nbody'
+	assert_equal "$status" 64
+	assert_regex "$stderr" "no recipients"
+}
+
+@test "a line over 998 bytes: 65, before any connection" {
+	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+	{ printf 'Subject: x\n\n'; head -c 999 /dev/zero | tr '\0' 'y'; echo; } >"$BATS_TEST_TMPDIR/m"
+	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example <"$BATS_TEST_TMPDIR/m"
+	assert_equal "$status" 65
+	assert_equal "$stderr" "outbox: line 3 of the message is longer than 998 bytes (RFC 5322); encode it, e.g. as quoted-printable"
+}
+
+@test "a NUL byte: 65" {
+	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example < <(printf 'Subject: x\n\nab\0c\n')
+	assert_equal "$status" 65
+	assert_equal "$stderr" "outbox: line 3 of the message holds a NUL byte"
+}
+
+@test "a host that does not exist: 68" {
+	printf 'account default\nhost no-such-host.invalid\nport 587\ntls off\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example <<<$'Subject: x\n\nbody'
+	assert_equal "$status" 68
+	assert_regex "$stderr" "cannot resolve no-such-host.invalid"
+}
+
+@test "a refused connection: 75" {
+	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example <<<$'Subject: x\n\nbody'
+	assert_equal "$status" 75
+	assert_equal "$stderr" "outbox: account default: 127.0.0.1:9: cannot connect to 127.0.0.1:9: Connection refused"
+}
+
+@test "--host alone, msmtp style, needs no config file" {
+	run "$OUTBOX" --host=smtp.example.org --port=465 --tls-starttls=off -P
+	assert_success
+	assert_line --regexp '^account command line'
+	assert_line --regexp '^    tls_starttls += off  \(command line\)$'
+}
+
+@test "--version names the libraries; --help exits 0" {
+	run "$OUTBOX" --version
+	assert_success
+	assert_line --regexp '^outbox [0-9]'
+	assert_line --regexp '^TLS: GnuTLS [0-9]'
+	assert_line --regexp '^SASL: GNU SASL [0-9]'
+	run "$OUTBOX" --help
+	assert_success
+	assert_line --partial 'usage: outbox'
+}
+
+@test "newaliases and -bi do nothing, successfully" {
+	run "$OUTBOX" -bi
+	assert_success
+	ln -s "$OUTBOX" "$BATS_TEST_TMPDIR/newaliases"
+	run "$BATS_TEST_TMPDIR/newaliases"
+	assert_success
+}
