@@ -8,7 +8,9 @@
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
-SBINDIR	?= $(PREFIX)/sbin
+# Where install-sendmail puts its links: the paths callers use.
+SENDMAIL ?= /usr/sbin/sendmail
+MAILQ	?= /usr/bin/mailq
 MANDIR	?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
@@ -72,18 +74,23 @@ install: outbox
 	install -m 644 completions/outbox.fish \
 	    $(DESTDIR)$(FISHCOMPDIR)/outbox.fish
 
-# Opt-in: make outbox the system's sendmail and mailq.
+# Opt-in: make outbox the system's sendmail and mailq.  Refuses to replace
+# a real file (an installed MTA); remove that package first.
 install-sendmail: install
-	install -d $(DESTDIR)$(SBINDIR)
-	ln -sf $(BINDIR)/outbox $(DESTDIR)$(SBINDIR)/sendmail
-	ln -sf $(BINDIR)/outbox $(DESTDIR)$(BINDIR)/mailq
+	@for l in $(SENDMAIL) $(MAILQ); do \
+	    if [ -e $(DESTDIR)$$l ] && [ ! -L $(DESTDIR)$$l ]; then \
+	        echo "$$l exists and is not a link; not replacing it" >&2; \
+	        exit 1; fi; done
+	install -d $(DESTDIR)$(dir $(SENDMAIL)) $(DESTDIR)$(dir $(MAILQ))
+	ln -sf $(BINDIR)/outbox $(DESTDIR)$(SENDMAIL)
+	ln -sf $(BINDIR)/outbox $(DESTDIR)$(MAILQ)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/outbox $(DESTDIR)$(MANDIR)/man1/outbox.1 \
 	    $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 \
 	    $(DESTDIR)$(BASHCOMPDIR)/outbox $(DESTDIR)$(ZSHCOMPDIR)/_outbox \
 	    $(DESTDIR)$(FISHCOMPDIR)/outbox.fish
-	@for f in $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq; do \
+	@for f in $(DESTDIR)$(SENDMAIL) $(DESTDIR)$(MAILQ); do \
 	    if [ "$$(readlink $$f)" = "$(BINDIR)/outbox" ]; then rm -f $$f; fi; \
 	done
 

@@ -142,11 +142,12 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 static void
 print_differences(const struct account *a, FILE *out)
 {
-	if (!a->used_msmtp_defaults)
+	if (!a->used_msmtp_defaults || (!acct_on(a, CF_TLS) &&
+	    strcmp(acct_str(a, CF_PORT), "25") == 0))
 		return;
 	fprintf(out, "\nValues where outbox's default differs from msmtp's:\n");
-	if (a->org[CF_TLS].file == ORIGIN_DEFAULT.file)
-		fprintf(out, "    tls = %s (msmtp: off)\n", acct_str(a, CF_TLS));
+	if (a->org[CF_TLS].file == ORIGIN_DEFAULT.file && acct_on(a, CF_TLS))
+		fprintf(out, "    tls = on (msmtp: off)\n");
 	if (a->org[CF_PORT].file == ORIGIN_DEFAULT.file)
 		fprintf(out, "    port = %s (msmtp: 25, or 465 with implicit "
 		    "TLS)\n", acct_str(a, CF_PORT));

@@ -204,6 +204,9 @@ short_opt(struct opts *o, int c, struct err *e)
 		return 0;
 	case 'V':
 		o->envid = optarg;
+		if (strlen(optarg) > 100)
+			return err_set(e, ERR_USAGE, "-V: the envelope id is "
+			    "longer than 100 characters");
 		return check_address_arg("-V", optarg, e);
 	case 'X':
 		add_override(o, "logfile", optarg);
@@ -250,7 +253,7 @@ int
 opts_parse(struct opts *o, int argc, char **argv, struct err *e)
 {
 	static const char shortopts[] =
-	    "+:a:A:B:b:C:c:dF:f:Gh:IiL:mN:nO:o:Pq::R:r:StUV:vX:";
+	    "+:a:A:B:b:C:cdF:f:Gh:IiL:mN:nO:o:Pq::R:r:StUV:vX:";
 	struct option	*lo = long_options();
 	int		 c, rv = 0, idx, dashdash;
 

@@ -220,7 +220,9 @@ get_password(struct submission *s, char **pw, struct err *e)
 	const char		*auth = acct_str(a, CF_AUTH);
 
 	*pw = NULL;
-	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0)
+	/* These mechanisms need no password. */
+	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0 ||
+	    strcmp(auth, "gssapi") == 0)
 		return 0;
 	memset(&q, 0, sizeof(q));
 	q.account = a->name;

@@ -85,16 +85,27 @@ static const struct cfrow {
 	{ "logfile",		CF_LOGFILE,		T_PATH, NULL },
 	{ "logfile_time_format", CF_LOGFILE_TIME_FORMAT, T_STR, NULL },
 	{ "syslog",		CF_SYSLOG,		T_SYSLOG, NULL },
-	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
+	{ "aliases",		CF_ALIASES,		T_UNSUPPORTED,
+	    "alias files are not supported yet; give full addresses" },
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
 
 static const char *const auth_values[] = {
-	"on", "off", "plain", "login", "cram-md5", "digest-md5",
-	"scram-sha-1", "scram-sha-1-plus", "scram-sha-256",
-	"scram-sha-256-plus", "external", "gssapi", "ntlm",
-	"oauthbearer", "xoauth2", NULL
+	"on", "off", "plain", "login", "cram-md5", "scram-sha-1",
+	"scram-sha-1-plus", "scram-sha-256", "scram-sha-256-plus", "external",
+	"gssapi", NULL
+};
+
+/* msmtp knows these; outbox cannot do them (yet). */
+static const char *const auth_unsupported[] = {
+	"digest-md5", "ntlm", "oauthbearer", "xoauth2", NULL
+};
+
+static const char *const syslog_facilities[] = {
+	"LOG_USER", "LOG_MAIL", "LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2",
+	"LOG_LOCAL3", "LOG_LOCAL4", "LOG_LOCAL5", "LOG_LOCAL6", "LOG_LOCAL7",
+	NULL
 };
 
 struct parser {
@@ -276,6 +287,12 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 				*p = (char)tolower((unsigned char)*p);
 			if (in_list(lower, auth_values))
 				return lower;
+			if (in_list(lower, auth_unsupported)) {
+				err_set(e, ERR_CONFIG, "auth %s is not supported "
+				    "by outbox yet", lower);
+				free(lower);
+				return NULL;
+			}
 			free(lower);
 		}
 		break;
@@ -311,7 +328,7 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 		return NULL;
 	case T_SYSLOG:
 		if (*v == '\0' || strcmp(v, "on") == 0 || strcmp(v, "off") == 0 ||
-		    strncmp(v, "LOG_", 4) == 0)
+		    in_list(v, syslog_facilities))
 			return xstrdup(*v ? v : "on");
 		break;
 	}
@@ -386,6 +403,15 @@ account_set(struct account *a, const char *cmd, const char *val,
 		return set_legacy(a, cmd, val, o, e);
 	if ((r = row_by_name(cmd)) == NULL)
 		return err_set(e, ERR_CONFIG, "unknown command '%s'", cmd);
+	/* An empty argument unsets a file name, as in msmtp. */
+	if (*val == '\0' && (r->type == T_PATH || r->key == CF_SOURCE_IP ||
+	    r->key == CF_TLS_HOST_OVERRIDE || r->key == CF_DSN_NOTIFY ||
+	    r->key == CF_DSN_RETURN || r->key == CF_PASSWORDEVAL ||
+	    r->key == CF_FROM || r->key == CF_DOMAIN)) {
+		acct_put(a, r->key, NULL, o);
+		a->org[r->key].file = NULL;
+		return 0;
+	}
 	if ((v = validate(r, val, e)) == NULL)
 		return -1;
 	acct_put(a, r->key, v, o);
@@ -598,25 +624,32 @@ static int parse_stream(struct parser *, FILE *, int evaldepth, struct err *);
 static int
 cmd_eval(struct parser *p, const char *arg, int depth, struct err *e)
 {
-	FILE	*fp;
-	int	 status, rv, line = p->line;
+	struct buf	 b = { 0 };
+	FILE		*fp;
+	int		 status, rv, line = p->line;
 
 	if (depth > 4)
 		return err_set(e, ERR_CONFIG, "eval nested too deeply");
 	if (*arg == '\0')
 		return err_set(e, ERR_CONFIG, "eval needs a command");
-	fflush(NULL);
-	if ((fp = popen(arg, "r")) == NULL)
-		return err_sys(e, ERR_CONFIG, "eval: cannot run command");
-	rv = parse_stream(p, fp, depth + 1, e);
-	status = pclose(fp);
-	p->line = line;
+	rv = run_capture(arg, 60, 1 << 20, &b, &status);
 	if (rv == -1)
-		return -1;
-	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return err_set(e, ERR_CONFIG, "eval: command failed (exit "
+		return err_sys(e, ERR_CONFIG, "eval: cannot run the command");
+	if (rv == -2 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		buf_wipe(&b);
+		return err_set(e, ERR_CONFIG, rv == -2 ? "eval: the command did "
+		    "not finish within 60 s" : "eval: the command failed (exit "
 		    "status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	return 0;
+	}
+	if ((fp = fmemopen(b.p ? b.p : (char *)"", b.len, "r")) == NULL) {
+		buf_wipe(&b);
+		return err_sys(e, ERR_OS, "eval");
+	}
+	rv = parse_stream(p, fp, depth + 1, e);
+	fclose(fp);
+	buf_wipe(&b);
+	p->line = line;
+	return rv;
 }
 
 static int

@@ -52,8 +52,8 @@ extern const struct origin ORIGIN_DEFAULT;
 
 /*
  * Read the system file and then the user's file (path, or the usual places
- * when NULL).  Errors: ERR_CONFIG with "FILE:LINE: message", ERR_NOINPUT
- * when an explicitly named file cannot be read.
+ * when NULL).  Errors: ERR_CONFIG with "FILE:LINE: message", or naming a
+ * file that cannot be read.
  */
 int	 config_load(struct config *, const char *path, struct err *);
 /* Parse one file into cfg (used by config_load and by tests/fuzzers). */
@@ -69,7 +69,10 @@ struct account *config_find_by_from(const struct config *, const char *addr);
 struct account *account_new(const char *name);
 void	 account_free(struct account *);
 
-/* Set a value as the config command would; ERR_USAGE on a bad value. */
+/*
+ * Set a value as the config command would.  An empty argument unsets a
+ * file name or an optional value.  Errors: ERR_CONFIG on a bad value.
+ */
 int	 account_set(struct account *, const char *cmd, const char *val,
 	    const struct origin *, struct err *);
 /*

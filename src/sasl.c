@@ -31,8 +31,7 @@ static const struct {
 #define NPREFS	(sizeof(prefs) / sizeof(prefs[0]))
 
 /* Mechanisms that can be named with auth but are not picked by "auth on". */
-static const char *const others[] = { "EXTERNAL", "GSSAPI", "ANONYMOUS",
-    NULL };
+static const char *const others[] = { "EXTERNAL", "GSSAPI", NULL };
 
 static const char *
 canonical(const char *want)

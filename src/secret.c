@@ -41,63 +41,18 @@ secret_planned(const struct secret_query *q)
 	return SECRET_KEYRING;
 }
 
-static void
-child_exec(int out, const char *cmd)
-{
-	dup2(out, STDOUT_FILENO);
-	close(out);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-	_exit(127);
-}
-
-/* Read the command's output (bounded) until EOF or the deadline. */
-static int
-read_bounded(int fd, struct buf *b, int timeout_s)
-{
-	long long	 deadline = now_ms() + (long long)timeout_s * 1000;
-	struct pollfd	 pfd = { fd, POLLIN, 0 };
-	char		 tmp[512];
-	ssize_t		 n;
-
-	for (;;) {
-		long long left = deadline - now_ms();
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
-			return -2;
-		n = read(fd, tmp, sizeof(tmp));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (b->len + (size_t)n <= MAXSECRET)
-			buf_add(b, tmp, (size_t)n);
-	}
-	explicit_bzero(tmp, sizeof(tmp));
-	return 0;
-}
-
 static int
 run_eval(const struct secret_query *q, char **pw, struct err *e)
 {
 	struct buf	 b = { 0 };
-	int		 fds[2], status, rv;
-	pid_t		 pid;
+	int		 status, rv;
 	size_t		 n;
 
-	if (pipe2(fds, O_CLOEXEC) == -1)
-		return err_sys(e, ERR_OS, "pipe");
-	fflush(NULL);
-	if ((pid = fork()) == -1)
-		return err_sys(e, ERR_OS, "fork");
-	if (pid == 0)
-		child_exec(fds[1], q->passwordeval);
-	close(fds[1]);
-	rv = read_bounded(fds[0], &b, q->eval_timeout);
-	close(fds[0]);
-	if (rv == -2)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
+	rv = run_capture(q->passwordeval, q->eval_timeout, MAXSECRET, &b,
+	    &status);
+	if (rv == -1)
+		return err_sys(e, ERR_OS, "account %s: cannot run passwordeval",
+		    q->account);
 	if (rv == -2) {
 		buf_wipe(&b);
 		return err_set(e, ERR_TEMP, "account %s: passwordeval did not "

@@ -399,6 +399,23 @@ write_cb(void *ctx, const void *data, size_t len, struct err *e)
 	return conn_write(ctx, data, len, e);
 }
 
+/* Append key and value in xtext (RFC 3461): "+HH" for '+', '=' and others. */
+static void
+xtext(char *buf, size_t len, const char *key, const char *v)
+{
+	size_t	o = (size_t)snprintf(buf, len, "%s", key);
+
+	for (; *v != '\0' && o + 4 < len; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (c < 33 || c > 126 || c == '+' || c == '=')
+			o += (size_t)snprintf(buf + o, len - o, "+%02X", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o < len ? o : len - 1] = '\0';
+}
+
 /* MAIL FROM parameters, checked against what the server offers. */
 static int
 mail_params(struct session *s, struct msg *m, char *buf, size_t len,
@@ -429,7 +446,7 @@ mail_params(struct session *s, struct msg *m, char *buf, size_t len,
 		o += (size_t)snprintf(buf + o, len - o, " RET=%s",
 		    strcmp(p->dsn_return, "headers") == 0 ? "HDRS" : "FULL");
 	if ((s->caps.flags & CAP_DSN) && p->envid != NULL)
-		snprintf(buf + o, len - o, " ENVID=%s", p->envid);
+		xtext(buf + o, len - o, " ENVID=", p->envid);
 	return 0;
 }
 
@@ -451,7 +468,7 @@ rcpt_params(struct session *s, char *buf, size_t len)
 static int
 send_envelope(struct session *s, struct msg *m, struct err *e)
 {
-	char	mp[200], rp[64];
+	char	mp[600], rp[64];
 	size_t	i;
 
 	if (mail_params(s, m, mp, sizeof(mp), e) == -1)
@@ -628,7 +645,7 @@ static int
 transaction_lockstep(struct session *s, struct msg *m, struct err *e)
 {
 	struct reply	r;
-	char		mp[200], rp[64];
+	char		mp[600], rp[64];
 	size_t		i;
 	int		accepted = 0;
 

@@ -1,4 +1,9 @@
+#include <sys/wait.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,4 +225,63 @@ write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+static void
+child(int out, const char *cmd)
+{
+	int	null = open("/dev/null", O_RDONLY);
+
+	if (null != -1)
+		dup2(null, STDIN_FILENO);
+	dup2(out, STDOUT_FILENO);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+int
+run_capture(const char *cmd, int timeout_s, size_t max, struct buf *b,
+    int *status)
+{
+	long long	 deadline = now_ms() + (long long)timeout_s * 1000;
+	struct pollfd	 pfd;
+	char		 tmp[4096];
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 fds[2], rv = 0;
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0)
+		child(fds[1], cmd);
+	close(fds[1]);
+	pfd.fd = fds[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		long long left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			rv = -2;
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = read(fds[0], tmp, sizeof(tmp));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (b->len + (size_t)n <= max)
+			buf_add(b, tmp, (size_t)n);
+	}
+	explicit_bzero(tmp, sizeof(tmp));
+	close(fds[0]);
+	while (waitpid(pid, status, 0) == -1 && errno == EINTR)
+		;
+	return rv;
 }

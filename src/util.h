@@ -43,4 +43,13 @@ long long now_ms(void);
 /* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
 int	 write_all(int fd, const void *buf, size_t len);
 
+/*
+ * Run cmd with /bin/sh -c, its stdin /dev/null (never the message), its
+ * stderr ours.  Collect at most max bytes of its output until it ends or
+ * timeout_s pass.  Returns 0 with its wait status in *status, -1 when it
+ * cannot be started, -2 when it timed out (it is killed).
+ */
+int	 run_capture(const char *cmd, int timeout_s, size_t max, struct buf *,
+	    int *status);
+
 #endif
