@@ -1,0 +1,104 @@
+# fish completion for outbox(1)
+
+# Account names from the file given with -C, else from the user's file.
+function __outbox_accounts
+    set -l tokens (commandline -opc)
+    set -l conf
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case -C --file
+                set -q tokens[(math $i + 1)]; and set conf $tokens[(math $i + 1)]
+            case '--file=*'
+                set conf (string replace -- --file= '' $tokens[$i])
+            case '-C?*'
+                set conf (string sub -s 3 -- $tokens[$i])
+        end
+    end
+    if test -z "$conf"
+        set -l xdg (set -q XDG_CONFIG_HOME; and echo $XDG_CONFIG_HOME; or echo ~/.config)
+        for f in $xdg/outbox/config ~/.config/outbox/config ~/.outboxrc ~/.msmtprc $xdg/msmtp/config
+            test -r $f; and set conf $f; and break
+        end
+    end
+    set conf (string replace -r '^~' -- $HOME $conf)
+    test -r "$conf"; or return
+    string replace -rf '^\s*account\s+([^\s:]+).*' '$1' <$conf
+end
+
+set -l onoff 'on off'
+set -l auto 'auto on off'
+
+# Operands are recipients, not files.
+complete -c outbox -f
+
+complete -c outbox -s a -l account -x -a '(__outbox_accounts)' -d 'Use this account'
+complete -c outbox -s C -l file -r -F -d 'Read this config file'
+complete -c outbox -s d -l debug -d 'Show the SMTP dialogue'
+complete -c outbox -s v -d 'Show the SMTP dialogue'
+complete -c outbox -s F -l from-full-name -x -d 'Full name for an added From'
+complete -c outbox -s f -l from -x -d 'Envelope sender'
+complete -c outbox -s r -x -d 'Envelope sender'
+complete -c outbox -s i -d 'A line with a single dot does not end input'
+complete -c outbox -s N -l dsn-notify -x -a 'never success failure delay off' -d 'DSN conditions'
+complete -c outbox -s R -x -a 'hdrs full' -d 'What a DSN returns'
+complete -c outbox -l dsn-return -x -a 'headers full off' -d 'What a DSN returns'
+complete -c outbox -s t -l read-recipients -d 'Add recipients from To, Cc and Bcc'
+complete -c outbox -s V -x -d 'DSN envelope id'
+complete -c outbox -l read-envelope-from -d 'Take the envelope sender from From:'
+complete -c outbox -s P -l pretend -d 'Show the account as resolved, send nothing'
+complete -c outbox -s S -l serverinfo -d 'Show what the server offers'
+complete -c outbox -l version -d 'Show versions'
+complete -c outbox -l help -d 'Show help'
+
+# Config commands as options.
+complete -c outbox -l host -x -a '(__fish_print_hostnames)' -d 'SMTP server'
+complete -c outbox -l port -x -a '587 465 25' -d 'Server port'
+complete -c outbox -l timeout -x -a 'off 60' -d 'Network timeout'
+complete -c outbox -l protocol -x -a smtp -d Protocol
+complete -c outbox -l domain -x -d 'EHLO argument'
+complete -c outbox -l auth -f -a 'on off plain login cram-md5 scram-sha-1 scram-sha-1-plus scram-sha-256 scram-sha-256-plus external gssapi' -d Authenticate
+complete -c outbox -l user -x -d 'Login name'
+complete -c outbox -l passwordeval -x -a '(__fish_complete_command)' -d 'Command that prints the password'
+complete -c outbox -l tls -f -a $onoff -d 'Use TLS'
+complete -c outbox -l tls-starttls -f -a $onoff -d 'Use STARTTLS'
+complete -c outbox -l tls-trust-file -r -F -d 'Trusted CA file'
+complete -c outbox -l tls-crl-file -r -F -d 'CRL file'
+complete -c outbox -l tls-fingerprint -x -d 'Server certificate fingerprint'
+complete -c outbox -l tls-key-file -r -F -d 'Client key file'
+complete -c outbox -l tls-cert-file -r -F -d 'Client certificate file'
+complete -c outbox -l tls-certcheck -f -a $onoff -d 'Verify the server certificate'
+complete -c outbox -l tls-priorities -x -d 'GnuTLS priority string'
+complete -c outbox -l tls-host-override -x -d 'Name to verify'
+complete -c outbox -l tls-min-dh-prime-bits -x -d Ignored
+complete -c outbox -l source-ip -x -d 'Local address'
+complete -c outbox -l proxy-host -x -d 'Not supported'
+complete -c outbox -l proxy-port -x -d 'Not supported'
+complete -c outbox -l socket -r -d 'Not supported'
+complete -c outbox -l maildomain -x -d 'Domain for %M'
+complete -c outbox -l auto-from -f -a $onoff -d 'Make the sender from the user name'
+complete -c outbox -l allow-from-override -f -a $onoff -d 'Let -f replace from'
+complete -c outbox -l set-from-header -f -a $auto -d 'When to add From'
+complete -c outbox -l set-date-header -f -a $auto -d 'When to add Date'
+complete -c outbox -l set-msgid-header -f -a $auto -d 'When to add Message-ID'
+complete -c outbox -l remove-bcc-headers -f -a $onoff -d 'Remove Bcc'
+complete -c outbox -l undisclosed-recipients -f -a $onoff -d 'Hide the recipients'
+complete -c outbox -s X -l logfile -r -F -d 'Log file'
+complete -c outbox -l logfile-time-format -x -d 'strftime format'
+complete -c outbox -l syslog -f -a 'on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'Log to syslog'
+complete -c outbox -l aliases -r -F -d 'Aliases file'
+
+# Sendmail compatibility.
+complete -c outbox -s b -x -a 'm\tsend s\t"SMTP on stdin" p\t"list queue" i\tnewaliases v\tverify' -d 'Sendmail mode'
+complete -c outbox -s B -x -a '7BIT 8BITMIME' -d 'Body type'
+complete -c outbox -s I -d Newaliases
+complete -c outbox -s q -f -d 'Process the queue'
+complete -c outbox -s o -x -a i -d 'Sendmail option (only -oi matters)'
+complete -c outbox -s A -r -d Ignored
+complete -c outbox -s c -x -d Ignored
+complete -c outbox -s G -d Ignored
+complete -c outbox -s h -x -d Ignored
+complete -c outbox -s L -x -d Ignored
+complete -c outbox -s m -d Ignored
+complete -c outbox -s n -d Ignored
+complete -c outbox -s O -x -d Ignored
+complete -c outbox -s U -d Ignored
