@@ -70,7 +70,7 @@ _outbox()
 	--dsn-return) vals="headers full off" ;;
 	-B) vals="7BIT 8BITMIME" ;;
 	-b) vals="m s p i v" ;;
-	-F | -f | -r | -V | -h | -L | -O | -o | -c | --host | --port | \
+	-F | -f | -r | -V | -h | -L | -O | -o | --host | --port | \
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \

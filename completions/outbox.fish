@@ -94,7 +94,7 @@ complete -c outbox -s I -d Newaliases
 complete -c outbox -s q -f -d 'Process the queue'
 complete -c outbox -s o -x -a i -d 'Sendmail option (only -oi matters)'
 complete -c outbox -s A -r -d Ignored
-complete -c outbox -s c -x -d Ignored
+complete -c outbox -s c -d Ignored
 complete -c outbox -s G -d Ignored
 complete -c outbox -s h -x -d Ignored
 complete -c outbox -s L -x -d Ignored
