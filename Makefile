@@ -52,7 +52,7 @@ $(OBJS): $(HDRS) Makefile .build-flags
 	    echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 
 deps:
-	@sh tests/lib/deps.sh
+	@bash tests/lib/deps.sh
 
 check: deps
 	$(MAKE) outbox
@@ -60,7 +60,7 @@ check: deps
 	mandoc -T lint -W warning man/outbox.1 man/outbox.conf.5
 
 demo: deps outbox
-	@sh tests/demo.sh
+	@bash tests/demo.sh
 
 install: outbox
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

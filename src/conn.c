@@ -25,15 +25,16 @@
 #define RBUFSZ		16384
 #define WBUFSZ		65536
 
-/* TLS 1.2 is the floor (RFC 8996). */
-#define DEFAULT_PRIORITIES \
-	"NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-DTLS-ALL"
+/* TLS 1.2 is the floor (RFC 8996), whatever tls_priorities says. */
+#define DEFAULT_PRIORITIES	"NORMAL"
+#define PRIORITY_FLOOR		":-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-DTLS-ALL"
 
 struct conn {
 	int				 fd;
 	int				 timeout_ms;
 	int				 waits;
 	int				 last_was_write;
+	int				 tls_up;	/* handshake done */
 	gnutls_session_t		 tls;
 	gnutls_certificate_credentials_t cred;
 	char				 rbuf[RBUFSZ];
@@ -316,8 +317,8 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 int
 conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 {
-	const char	*prio = t->priorities ? t->priorities : DEFAULT_PRIORITIES;
 	const char	*errpos = NULL;
+	char		*prio;
 	int		 rv;
 
 	if (c->rlen > c->rpos)
@@ -328,9 +329,17 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", gnutls_strerror(rv));
 	if (load_files(c, t, e) == -1)
 		return -1;
-	if ((rv = gnutls_priority_set_direct(c->tls, prio, &errpos)) < 0)
-		return err_set(e, ERR_CONFIG, "tls_priorities: invalid at "
-		    "'%s': %s", errpos ? errpos : prio, gnutls_strerror(rv));
+	prio = xasprintf("%s%s", t->priorities ? t->priorities :
+	    DEFAULT_PRIORITIES, PRIORITY_FLOOR);
+	rv = gnutls_priority_set_direct(c->tls, prio, &errpos);
+	if (rv < 0) {
+		err_set(e, ERR_CONFIG, "tls_priorities: invalid at '%.100s': "
+		    "%s (outbox uses TLS 1.2 or later only)",
+		    errpos ? errpos : prio, gnutls_strerror(rv));
+		free(prio);
+		return -1;
+	}
+	free(prio);
 	gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
 	if (!is_ip_literal(t->hostname))
 		gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, t->hostname,
@@ -348,6 +357,7 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 	c->waits += 2;
 	if (rv < 0)
 		return handshake_error(c, rv, t->hostname, e);
+	c->tls_up = 1;
 	if (t->fingerprint != NULL && check_fingerprint(c, t->fingerprint, e))
 		return -1;
 	return 0;
@@ -522,7 +532,7 @@ conn_flush(struct conn *c, struct err *e)
 int
 conn_is_tls(const struct conn *c)
 {
-	return c->tls != NULL;
+	return c->tls_up;
 }
 
 static void
@@ -564,7 +574,7 @@ conn_tls_info(const struct conn *c, struct tls_info *ti)
 	char	*desc;
 
 	memset(ti, 0, sizeof(*ti));
-	if (c->tls == NULL)
+	if (!c->tls_up)
 		return;
 	snprintf(ti->version, sizeof(ti->version), "%s",
 	    gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
@@ -583,7 +593,7 @@ conn_channel_binding(const struct conn *c, const char **name)
 	int		tls13;
 	char		*out;
 
-	if (c->tls == NULL)
+	if (!c->tls_up)
 		return NULL;
 	tls13 = gnutls_protocol_get_version(c->tls) == GNUTLS_TLS1_3;
 	if (gnutls_session_channel_binding(c->tls, tls13 ?
@@ -612,7 +622,9 @@ conn_close(struct conn *c)
 	if (c == NULL)
 		return;
 	if (c->tls != NULL) {
-		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+		/* close_notify only on a session that got that far. */
+		if (c->tls_up)
+			gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 		gnutls_deinit(c->tls);
 	}
 	if (c->cred != NULL)

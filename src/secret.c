@@ -147,9 +147,10 @@ static const SecretSchema msmtp_schema = {
 	  { NULL, 0 } }
 };
 
+/* The old GNOME network-password items, by attribute too. */
 static const SecretSchema network_schema = {
 	.name = "org.gnome.keyring.NetworkPassword",
-	.flags = SECRET_SCHEMA_NONE,
+	.flags = SECRET_SCHEMA_DONT_MATCH_NAME,
 	.attributes = { { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
 	  { "server", SECRET_SCHEMA_ATTRIBUTE_STRING },
 	  { "protocol", SECRET_SCHEMA_ATTRIBUTE_STRING },

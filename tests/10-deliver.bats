@@ -1,0 +1,219 @@
+#!/usr/bin/env bats
+# Delivery through a real Postfix with Dovecot SASL: what arrives is what
+# was piped in, on the STARTTLS port and the implicit-TLS port.
+
+load 'lib/testbed'
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	mta_setup_file
+}
+
+teardown_file() {
+	mta_teardown_file
+}
+
+setup() {
+	RC=$BATS_TEST_TMPDIR/rc
+	outbox_config "$RC"
+	maildir_clear bob
+	maildir_clear catchall
+}
+
+# A message that needs nothing added: it must arrive byte for byte.
+whole_message() {
+	printf 'From: Alice <alice@example.org>\nTo: bob@example.org\n'
+	printf 'Date: Sat, 28 Nov 2026 10:00:00 +0000\n'
+	printf 'Message-ID: <%s@example.org>\nSubject: %s\n\n' "$1" "$2"
+	printf 'Hello Bob,\n\nthis is line one.\n-- \nAlice\n'
+}
+
+@test "STARTTLS on the submission port: delivered byte for byte, exit 0" {
+	whole_message m1 "over starttls" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_equal "$stderr" ""
+	maildir_wait bob 1
+	diff <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+}
+
+@test "implicit TLS on port 465-style: delivered byte for byte" {
+	whole_message m2 "over implicit tls" >"$BATS_TEST_TMPDIR/in"
+	outbox_config "$RC" "port $SMTPS_PORT" "tls_starttls off"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	diff <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+}
+
+@test "the issue's example: -t with a minimal message gets From, Date and Message-ID" {
+	run "$OUTBOX" -C "$RC" -t < <(printf 'To: bob@example.org\nSubject: hi\n\nhello\n')
+	assert_success
+	maildir_wait bob 1
+	mapfile -t L < <(maildir_last bob)
+	assert_equal "${#L[@]}" 7
+	assert_equal "${L[0]}" 'To: bob@example.org'
+	assert_equal "${L[1]}" 'Subject: hi'
+	assert_equal "${L[2]}" 'From: alice@example.org'
+	assert_regex "${L[3]}" '^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Z][a-z]{2} 20[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$'
+	assert_regex "${L[4]}" '^Message-ID: <[0-9]{14}\.[0-9a-f]{24}@example\.org>$'
+	assert_equal "${L[5]}" ''
+	assert_equal "${L[6]}" 'hello'
+}
+
+@test "-F sets the full name of an added From; the envelope sender is -f" {
+	run "$OUTBOX" -C "$RC" -F 'Cron Daemon' -f alice@example.org bob@example.org \
+		< <(printf 'Subject: x\n\nbody\n')
+	assert_success
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'From: Cron Daemon <alice@example.org>'
+	run maildir_raw bob
+	assert_line --index 0 'Return-Path: <alice@example.org>'
+}
+
+@test "-t: To, Cc and Bcc all receive it; Bcc is gone from every copy" {
+	printf 'To: bob@example.org\nCc: carol@example.org\nBcc: dave@example.org\nSubject: t\n\nhi\n' >"$BATS_TEST_TMPDIR/in"
+	run "$OUTBOX" -C "$RC" -t <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	maildir_wait catchall 2
+	for box in bob catchall; do
+		for f in "$MTA_MAILDIR/$box"/new/*; do
+			run grep -ci '^bcc:' "$f"
+			assert_output 0
+		done
+	done
+	grep -qh '^X-Original-To: dave@example.org' "$MTA_MAILDIR"/catchall/new/*
+	grep -qh '^X-Original-To: carol@example.org' "$MTA_MAILDIR"/catchall/new/*
+}
+
+@test "-t with Resent- headers sends to the Resent- recipients only" {
+	printf 'Resent-To: carol@example.org\nTo: bob@example.org\nSubject: fwd\n\nhi\n' |
+		"$OUTBOX" -C "$RC" -t
+	maildir_wait catchall 1
+	sleep 0.5
+	assert_equal "$(maildir_count bob)" 0
+}
+
+@test "recipients as one argument, as cron passes MAILTO, with display names" {
+	run "$OUTBOX" -C "$RC" 'bob@example.org, "Carol C." <carol@example.org>' \
+		< <(printf 'Subject: list\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	maildir_wait catchall 1
+}
+
+@test "8-bit body arrives intact" {
+	{
+		printf 'From: alice@example.org\nTo: bob@example.org\nSubject: 8bit\n'
+		printf 'Date: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <8@x>\n'
+		printf 'MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n'
+		printf 'Content-Transfer-Encoding: 8bit\n\n'
+		printf 'Grüße aus Köln — ✓\n\xff\xfe raw bytes\n'
+	} >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_regex "$stderr" 'MAIL FROM:<alice@example.org> SIZE=[0-9]+ BODY=8BITMIME'
+	maildir_wait bob 1
+	cmp <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+}
+
+@test "a 20 MB message with 998-byte lines arrives intact" {
+	whole_message big "big" >"$BATS_TEST_TMPDIR/in"
+	/usr/bin/python3 -c '
+import sys
+line = b"x" * 997 + b"\n"
+sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1 30
+	cmp <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+}
+
+@test "CRLF and bare CR line ends are normalised" {
+	printf 'From: a@example.org\r\nTo: bob@example.org\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\rMessage-ID: <cr@x>\r\nSubject: ends\r\n\r\none\rtwo\r\nthree\n' |
+		"$OUTBOX" -C "$RC" bob@example.org
+	maildir_wait bob 1
+	expected=$'From: a@example.org\nTo: bob@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <cr@x>\nSubject: ends\n\none\ntwo\nthree'
+	assert_equal "$(maildir_last bob)" "$expected"
+}
+
+@test "without -i a lone dot ends the message; with -i it is content" {
+	printf 'Subject: dot\nMessage-ID: <d1@x>\n\nbefore\n.\nafter\n' |
+		"$OUTBOX" -C "$RC" bob@example.org
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'before'
+	refute_line 'after'
+	maildir_clear bob
+	printf 'Subject: dot\nMessage-ID: <d2@x>\n\nbefore\n.\n..\n.after\nafter\n' |
+		"$OUTBOX" -i -C "$RC" bob@example.org
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_output --partial $'\n\nbefore\n.\n..\n.after\nafter'
+
+}
+
+@test "-oi is -i" {
+	printf 'Subject: dot\n\nbefore\n.\nafter\n' | "$OUTBOX" -oi -C "$RC" bob@example.org
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'after'
+}
+
+@test "a leading mbox From_ line is dropped" {
+	printf 'From alice@example.org Sat Nov 28 10:00:00 2026\nSubject: mbox\n\nhi\n' |
+		"$OUTBOX" -C "$RC" bob@example.org
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line --index 0 'Subject: mbox'
+}
+
+@test "a message without a header section gets its separator" {
+	printf 'just a line of text\nand another\n' | "$OUTBOX" -C "$RC" bob@example.org
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_regex "$output" $'^From: alice@example.org\nDate: [^\n]+\nMessage-ID: [^\n]+\n\njust a line of text\nand another$'
+}
+
+@test "larger than the server's SIZE: 69, nothing delivered" {
+	outbox_config "$RC" "port $SMALL_PORT"
+	{ printf 'Subject: big\n\n'; head -c 20000 /dev/zero | tr '\0' 'z' | fold -w 76; } >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_equal "$status" 69
+	assert_regex "$stderr" "^outbox: account default: localhost:$SMALL_PORT: the message is [0-9]+ bytes; the server accepts at most 10000$"
+}
+
+@test "DSN: NOTIFY and RET reach the server and it accepts them" {
+	run --separate-stderr "$OUTBOX" -v -N success,failure -R hdrs -V env123 -C "$RC" bob@example.org \
+		< <(printf 'Subject: dsn\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" 'RET=HDRS ENVID=env123'
+	assert_regex "$stderr" 'RCPT TO:<bob@example.org> NOTIFY=SUCCESS,FAILURE'
+	maildir_wait bob 1
+}
+
+@test "a non-ASCII address goes with SMTPUTF8" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" 'jörg@example.org' < <(printf 'Subject: utf8\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" 'SMTPUTF8'
+	maildir_wait catchall 1
+}
+
+@test "PIPELINING and CHUNKING: the envelope and the body go in one flight" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org carol@example.org \
+		< <(printf 'Subject: flight\n\nhi\n')
+	assert_success
+	# Sent: MAIL, RCPT, RCPT, BDAT with the data, QUIT; then the replies.
+	run grep -E '^(-->|<--) ' <<<"$stderr"
+	assert_regex "$output" $'--> MAIL FROM:<alice@example.org> SIZE=[0-9]+\n--> RCPT TO:<bob@example.org>\n--> RCPT TO:<carol@example.org>\n--> BDAT [0-9]+ LAST\n--> \\[message data\\]\n--> QUIT\n<-- 250'
+}
+
+@test "a 4xx-free transcript hides the AUTH data" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" --auth=plain bob@example.org < <(printf 'Subject: x\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" '--> AUTH PLAIN \[hidden\]'
+	[[ $stderr != *"wonder land-42"* ]]
+	[[ $stderr != *"$(printf '\0alice\0wonder land-42' | base64)"* ]]
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# TLS against a real Postfix: certificates are verified, names checked,
+# and a refusal means nothing was sent.
+
+load 'lib/testbed'
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	mta_setup_file
+}
+
+teardown_file() {
+	mta_teardown_file
+}
+
+setup() {
+	RC=$BATS_TEST_TMPDIR/rc
+	maildir_clear bob
+	MSG=$BATS_TEST_TMPDIR/msg
+	printf 'Subject: tls\n\nhi\n' >"$MSG"
+}
+
+# implicit TLS on PORT with the test CA trusted, plus extra lines
+tls_config() {
+	local port=$1
+	shift
+	outbox_config "$RC" "port $port" "tls_starttls off" "$@"
+}
+
+refused() {	# refused REGEX: exit 76, the reason, nothing delivered
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" "$1"
+	sleep 0.3
+	assert_equal "$(maildir_count bob)" 0
+}
+
+@test "a certificate from an unknown issuer is refused" {
+	tls_config "$SELFSIGNED_PORT"
+	refused 'TLS certificate refused: .*(issuer is unknown|not trusted)'
+}
+
+@test "the system trust store does not know the test CA: refused" {
+	tls_config "$SMTPS_PORT" "tls_trust_file system"
+	refused 'TLS certificate refused'
+}
+
+@test "a certificate for another name is refused" {
+	tls_config "$WRONGNAME_PORT"
+	refused 'TLS certificate refused: it is not valid for the name localhost'
+}
+
+@test "an expired certificate is refused and says so" {
+	tls_config "$EXPIRED_PORT"
+	refused 'TLS certificate refused: it has expired'
+}
+
+@test "tls_host_override checks the certificate against another name" {
+	tls_config "$WRONGNAME_PORT" "tls_host_override wrong.example"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "no STARTTLS offered: refused before AUTH, nothing sent" {
+	outbox_config "$RC" "port $PLAIN_PORT"
+	mta_log_mark
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" "localhost:$PLAIN_PORT: the server does not offer STARTTLS, and outbox never sends in plaintext"
+	mta_log_wait 'disconnect from'
+	run mta_log_since_mark
+	refute_output --partial 'sasl_username'
+	assert_output --regexp 'disconnect from .* ehlo=1 quit=1 commands=2'
+}
+
+@test "a pinned fingerprint is accepted without any CA" {
+	tls_config "$SELFSIGNED_PORT" "tls_trust_file system" \
+		"tls_fingerprint $(pin_of selfsigned.pem)"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "a wrong fingerprint is refused and the real one is shown" {
+	tls_config "$SMTPS_PORT" "tls_fingerprint $(pin_of selfsigned.pem)"
+	refused "fingerprint $(pin_of server.pem) does not match tls_fingerprint"
+}
+
+@test "a public-key pin (sha256//) is accepted, a wrong one refused" {
+	tls_config "$SMTPS_PORT" "tls_trust_file system" "tls_fingerprint sha256//$(cat "$MTA_DIR/pki/server.spki")"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	maildir_clear bob
+	tls_config "$SMTPS_PORT" "tls_fingerprint sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	refused 'does not match tls_fingerprint'
+}
+
+@test "tls_certcheck off accepts any certificate, when asked" {
+	tls_config "$SELFSIGNED_PORT" "tls_certcheck off"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "TLS 1.1 is never used, even when tls_priorities asks for it" {
+	tls_config "$SMTPS_PORT" "tls_priorities NORMAL:-VERS-ALL:+VERS-TLS1.1"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 78
+	assert_regex "$stderr" 'tls_priorities: .*outbox uses TLS 1.2 or later only'
+	tls_config "$SMTPS_PORT" "tls_priorities NORMAL:-VERS-TLS1.3"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+}
+
+@test "a client certificate is presented when configured" {
+	mta_log_mark
+	tls_config "$SMTPS_PORT" "tls_cert_file $MTA_DIR/pki/client.pem" "tls_key_file $MTA_DIR/pki/client.key"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	mta_log_wait 'Trusted TLS connection established'
+}
+
+@test "--serverinfo shows TLS, the certificate and the extensions" {
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" --serverinfo
+	assert_success
+	assert_line "SMTP server at localhost, port $SUBMISSION_PORT:"
+	assert_line --regexp '^    version +TLS1\.[23]$'
+	assert_line --regexp '^    subject +.*CN=localhost'
+	assert_line --regexp "^    SHA-256 +$(pin_of server.pem)$"
+	assert_line --regexp '^    PIPELINING +yes$'
+	assert_line --regexp '^    CHUNKING +yes$'
+	assert_line --regexp '^    AUTH +.*SCRAM-SHA-256'
+}
