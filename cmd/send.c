@@ -295,10 +295,28 @@ write_log(const struct submission *s, int ex, const struct err *e)
 	buf_free(&rc);
 }
 
+static void
+make_envelope(const struct submission *s, struct smtp_envelope *env)
+{
+	const struct account	*a = s->r->acct;
+
+	memset(env, 0, sizeof(*env));
+	env->sender = s->sender;
+	env->rcpts = &s->rcpts;
+	env->dsn_notify = acct_str(a, CF_DSN_NOTIFY);
+	if (env->dsn_notify != NULL && strcmp(env->dsn_notify, "off") == 0)
+		env->dsn_notify = NULL;
+	env->dsn_return = acct_str(a, CF_DSN_RETURN);
+	if (env->dsn_return != NULL && strcmp(env->dsn_return, "off") == 0)
+		env->dsn_return = NULL;
+	env->envid = s->r->o->envid;
+}
+
 static int
 submit(struct submission *s, struct err *e)
 {
 	struct smtp_params	 p;
+	struct smtp_envelope	 env;
 	char			*pw;
 	int			 rv, ex;
 
@@ -306,16 +324,8 @@ submit(struct submission *s, struct err *e)
 		return fail(s->r, e, 1);
 	front_smtp_params(s->r, &p);
 	p.password = pw;
-	p.sender = s->sender;
-	p.rcpts = &s->rcpts;
-	p.dsn_notify = acct_str(s->r->acct, CF_DSN_NOTIFY);
-	if (p.dsn_notify != NULL && strcmp(p.dsn_notify, "off") == 0)
-		p.dsn_notify = NULL;
-	p.dsn_return = acct_str(s->r->acct, CF_DSN_RETURN);
-	if (p.dsn_return != NULL && strcmp(p.dsn_return, "off") == 0)
-		p.dsn_return = NULL;
-	p.envid = s->r->o->envid;
-	rv = smtp_send(&p, &s->m, &s->res, e);
+	make_envelope(s, &env);
+	rv = smtp_send(&p, &env, &s->m, &s->res, e);
 	secret_free(pw);
 	ex = report_rcpts(s);
 	if (rv == -1 && !s->res.rcpts_refused)

@@ -20,9 +20,12 @@ static const char *const state_names[] = {
 	"AUTH", "MAIL", "RCPT", "DATA", "BODY", "QUIT", "DONE",
 };
 
-struct session {
+struct smtp_session {
 	const struct smtp_params	*p;
+	const struct smtp_envelope	*env;	/* the current message */
 	struct conn			*c;
+	int				 broken;	/* no further message */
+	int				 quit_sent;
 	enum state			 state;
 	struct caps			 caps;
 	int				 esmtp;
@@ -32,7 +35,7 @@ struct session {
 };
 
 static void
-trace(const struct session *s, const char *dir, const char *line)
+trace(const struct smtp_session *s, const char *dir, const char *line)
 {
 	char	clean[REPLY_LINE_MAX];
 
@@ -44,7 +47,7 @@ trace(const struct session *s, const char *dir, const char *line)
 
 /* The only way to change state. */
 static void
-set_state(struct session *s, enum state st)
+set_state(struct smtp_session *s, enum state st)
 {
 	if (s->p->verbose)
 		fprintf(stderr, "--- %s -> %s\n", state_names[s->state],
@@ -60,7 +63,7 @@ enum visibility { SHOW, HIDE_ARGS, HIDE_ALL };
  * never reaches the trace or an error message.
  */
 static int
-send_cmd(struct session *s, enum visibility vis, struct err *e,
+send_cmd(struct smtp_session *s, enum visibility vis, struct err *e,
     const char *fmt, ...)
 {
 	char	line[1200];
@@ -152,7 +155,7 @@ caps_parse_line(struct caps *c, const char *t)
  * capability (EHLO).
  */
 static int
-read_reply(struct session *s, struct reply *r, struct caps *caps,
+read_reply(struct smtp_session *s, struct reply *r, struct caps *caps,
     struct err *e)
 {
 	char		 line[REPLY_LINE_MAX + 1];
@@ -204,7 +207,7 @@ smtp_reply_class(int code, const char *text, enum err_class perm)
 
 /* A refusal, named by the command that drew it. */
 static int
-reply_error(struct session *s, const struct reply *r, enum err_class perm,
+reply_error(struct smtp_session *s, const struct reply *r, enum err_class perm,
     struct err *e)
 {
 	enum err_class	cls = smtp_reply_class(r->code, r->text, perm);
@@ -214,7 +217,7 @@ reply_error(struct session *s, const struct reply *r, enum err_class perm,
 }
 
 static int
-expect(struct session *s, int want, struct reply *r, struct err *e)
+expect(struct smtp_session *s, int want, struct reply *r, struct err *e)
 {
 	if (read_reply(s, r, NULL, e) == -1)
 		return -1;
@@ -224,7 +227,7 @@ expect(struct session *s, int want, struct reply *r, struct err *e)
 }
 
 static int
-do_ehlo(struct session *s, struct err *e)
+do_ehlo(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
 
@@ -249,7 +252,7 @@ do_ehlo(struct session *s, struct err *e)
 }
 
 static int
-do_starttls(struct session *s, struct err *e)
+do_starttls(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
 
@@ -274,7 +277,7 @@ do_starttls(struct session *s, struct err *e)
 }
 
 static int
-auth_reply(struct session *s, struct sasl *sasl, const char *mech,
+auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
     struct err *e)
 {
 	struct reply	 r;
@@ -314,7 +317,7 @@ auth_reply(struct session *s, struct sasl *sasl, const char *mech,
 }
 
 static int
-do_auth(struct session *s, struct err *e)
+do_auth(struct smtp_session *s, struct err *e)
 {
 	const struct smtp_params *p = s->p;
 	struct sasl_creds	 cr;
@@ -358,7 +361,7 @@ do_auth(struct session *s, struct err *e)
 }
 
 static int
-session_open(struct session *s, struct err *e)
+session_open(struct smtp_session *s, struct err *e)
 {
 	const struct smtp_params *p = s->p;
 	struct conn_params	 cp = { p->host, p->port, p->source_ip,
@@ -418,10 +421,10 @@ xtext(char *buf, size_t len, const char *key, const char *v)
 
 /* MAIL FROM parameters, checked against what the server offers. */
 static int
-mail_params(struct session *s, struct msg *m, char *buf, size_t len,
+mail_params(struct smtp_session *s, struct msg *m, char *buf, size_t len,
     struct err *e)
 {
-	const struct smtp_params *p = s->p;
+	const struct smtp_envelope *p = s->env;
 	int			 utf8 = addr_is_utf8(p->sender);
 	size_t			 i, o = 0;
 
@@ -451,9 +454,9 @@ mail_params(struct session *s, struct msg *m, char *buf, size_t len,
 }
 
 static void
-rcpt_params(struct session *s, char *buf, size_t len)
+rcpt_params(struct smtp_session *s, char *buf, size_t len)
 {
-	const char	*n = s->p->dsn_notify;
+	const char	*n = s->env->dsn_notify;
 	size_t		 i, o;
 
 	buf[0] = '\0';
@@ -466,7 +469,7 @@ rcpt_params(struct session *s, char *buf, size_t len)
 }
 
 static int
-send_envelope(struct session *s, struct msg *m, struct err *e)
+send_envelope(struct smtp_session *s, struct msg *m, struct err *e)
 {
 	char	mp[600], rp[64];
 	size_t	i;
@@ -475,21 +478,21 @@ send_envelope(struct session *s, struct msg *m, struct err *e)
 		return -1;
 	rcpt_params(s, rp, sizeof(rp));
 	set_state(s, S_MAIL);
-	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->p->sender, mp) == -1)
+	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->env->sender, mp) == -1)
 		return -1;
-	for (i = 0; i < s->p->rcpts->n; i++)
-		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->p->rcpts->v[i],
+	for (i = 0; i < s->env->rcpts->n; i++)
+		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->env->rcpts->v[i],
 		    rp) == -1)
 			return -1;
 	return 0;
 }
 
 static int
-read_mail_reply(struct session *s, struct err *e)
+read_mail_reply(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
 
-	snprintf(s->cmd, sizeof(s->cmd), "MAIL FROM:<%s>", s->p->sender);
+	snprintf(s->cmd, sizeof(s->cmd), "MAIL FROM:<%s>", s->env->sender);
 	if (read_reply(s, &r, NULL, e) == -1)
 		return -1;
 	if (r.code / 100 != 2)
@@ -499,16 +502,16 @@ read_mail_reply(struct session *s, struct err *e)
 
 /* Read one reply per recipient; returns how many were accepted. */
 static int
-read_rcpt_replies(struct session *s, struct err *e)
+read_rcpt_replies(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
 	size_t		i;
 	int		ok = 0;
 
 	set_state(s, S_RCPT);
-	for (i = 0; i < s->p->rcpts->n; i++) {
+	for (i = 0; i < s->env->rcpts->n; i++) {
 		snprintf(s->cmd, sizeof(s->cmd), "RCPT TO:<%s>",
-		    s->p->rcpts->v[i]);
+		    s->env->rcpts->v[i]);
 		if (read_reply(s, &r, NULL, e) == -1)
 			return -1;
 		s->res->rcpt[i].code = r.code;
@@ -522,13 +525,13 @@ read_rcpt_replies(struct session *s, struct err *e)
 
 /* The error when recipients were refused: 4xx anywhere makes it temporary. */
 static int
-rcpt_error(struct session *s, struct err *e)
+rcpt_error(struct smtp_session *s, struct err *e)
 {
 	size_t		i;
 	int		worst = -1;
 	enum err_class	cls, wcls = ERR_NONE;
 
-	for (i = 0; i < s->p->rcpts->n; i++) {
+	for (i = 0; i < s->env->rcpts->n; i++) {
 		const struct rcpt_result *rr = &s->res->rcpt[i];
 
 		if (rr->code / 100 == 2)
@@ -542,19 +545,19 @@ rcpt_error(struct session *s, struct err *e)
 	s->res->rcpts_refused = 1;
 	if (worst == -1)	/* all_or_nothing cannot get here empty */
 		return err_set(e, ERR_PERM, "no recipient accepted");
-	return err_set(e, wcls, "RCPT TO:<%s>: %d %s", s->p->rcpts->v[worst],
+	return err_set(e, wcls, "RCPT TO:<%s>: %d %s", s->env->rcpts->v[worst],
 	    s->res->rcpt[worst].code, s->res->rcpt[worst].text);
 }
 
 static int
-rcpts_refused(const struct session *s, int accepted)
+rcpts_refused(const struct smtp_session *s, int accepted)
 {
 	return accepted == 0 ||
-	    (s->p->all_or_nothing && (size_t)accepted < s->p->rcpts->n);
+	    (s->env->all_or_nothing && (size_t)accepted < s->env->rcpts->n);
 }
 
 static int
-final_reply(struct session *s, struct err *e)
+final_reply(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
 
@@ -573,7 +576,7 @@ final_reply(struct session *s, struct err *e)
 
 /* BDAT with the whole message in one chunk. */
 static int
-send_bdat(struct session *s, struct msg *m, int quit, struct err *e)
+send_bdat(struct smtp_session *s, struct msg *m, int quit, struct err *e)
 {
 	set_state(s, S_BODY);
 	if (send_cmd(s, SHOW, e, "BDAT %lld LAST", (long long)m->size) == -1)
@@ -583,12 +586,14 @@ send_bdat(struct session *s, struct msg *m, int quit, struct err *e)
 		return -1;
 	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
 		return -1;
+	s->quit_sent = quit;
 	snprintf(s->cmd, sizeof(s->cmd), "BDAT %lld LAST", (long long)m->size);
 	return 0;
 }
 
 static int
-send_body_dotted(struct session *s, struct msg *m, int quit, struct err *e)
+send_body_dotted(struct smtp_session *s, struct msg *m, int quit,
+    struct err *e)
 {
 	set_state(s, S_BODY);
 	trace(s, "-->", "[message data]");
@@ -596,23 +601,28 @@ send_body_dotted(struct session *s, struct msg *m, int quit, struct err *e)
 		return -1;
 	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
 		return -1;
+	s->quit_sent = quit;
 	snprintf(s->cmd, sizeof(s->cmd), "end of data");
 	return 0;
 }
 
-/* PIPELINING: one flight for the envelope and, with CHUNKING, the body. */
+/*
+ * PIPELINING: one flight for the envelope and, with CHUNKING, the body;
+ * on the last message QUIT goes in the same flight.
+ */
 static int
-transaction_pipelined(struct session *s, struct msg *m, struct err *e)
+transaction_pipelined(struct smtp_session *s, struct msg *m, int last,
+    struct err *e)
 {
 	struct reply	r;
 	int		chunk = (s->caps.flags & CAP_CHUNKING) &&
-	    !s->p->all_or_nothing;
+	    !s->env->all_or_nothing;
 	int		accepted;
 
 	if (send_envelope(s, m, e) == -1)
 		return -1;
 	if (chunk) {
-		if (send_bdat(s, m, 1, e) == -1)
+		if (send_bdat(s, m, last, e) == -1)
 			return -1;
 	} else {
 		set_state(s, S_DATA);
@@ -636,13 +646,13 @@ transaction_pipelined(struct session *s, struct msg *m, struct err *e)
 		return rcpt_error(s, e);	/* closing aborts any DATA */
 	if (r.code != 354)
 		return reply_error(s, &r, ERR_PERM, e);
-	if (send_body_dotted(s, m, 1, e) == -1)
+	if (send_body_dotted(s, m, last, e) == -1)
 		return -1;
 	return final_reply(s, e);
 }
 
 static int
-transaction_lockstep(struct session *s, struct msg *m, struct err *e)
+transaction_lockstep(struct smtp_session *s, struct msg *m, struct err *e)
 {
 	struct reply	r;
 	char		mp[600], rp[64];
@@ -653,12 +663,12 @@ transaction_lockstep(struct session *s, struct msg *m, struct err *e)
 		return -1;
 	rcpt_params(s, rp, sizeof(rp));
 	set_state(s, S_MAIL);
-	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->p->sender, mp) == -1 ||
+	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->env->sender, mp) == -1 ||
 	    expect(s, 250, &r, e) == -1)
 		return -1;
 	set_state(s, S_RCPT);
-	for (i = 0; i < s->p->rcpts->n; i++) {
-		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->p->rcpts->v[i],
+	for (i = 0; i < s->env->rcpts->n; i++) {
+		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->env->rcpts->v[i],
 		    rp) == -1 || read_reply(s, &r, NULL, e) == -1)
 			return -1;
 		s->res->rcpt[i].code = r.code;
@@ -682,48 +692,92 @@ transaction_lockstep(struct session *s, struct msg *m, struct err *e)
 }
 
 static void
-session_close(struct session *s, int quit)
+result_reset(struct smtp_result *res, size_t nrcpt)
 {
-	struct err	ignored;
+	free(res->rcpt);
+	res->rcpt = xcalloc(nrcpt ? nrcpt : 1, sizeof(*res->rcpt));
+	res->delivered = 0;
+	res->rcpts_refused = 0;
+	res->final[0] = '\0';
+}
 
-	if (s->c == NULL)
-		return;
-	if (quit) {
-		set_state(s, S_QUIT);
-		if (send_cmd(s, SHOW, &ignored, "QUIT") == 0)
-			conn_flush(s->c, &ignored);
+struct smtp_session *
+smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
+{
+	struct smtp_session	*s = xcalloc(1, sizeof(*s));
+
+	s->p = p;
+	s->res = res;
+	if (session_open(s, e) == -1 || do_auth(s, e) == -1) {
+		smtp_close(s, res);
+		return NULL;
 	}
-	s->res->waits = conn_waits(s->c);
-	conn_close(s->c);
-	s->c = NULL;
-	set_state(s, S_DONE);
+	conn_tls_info(s->c, &res->tls);
+	return s;
 }
 
 int
-smtp_send(const struct smtp_params *p, struct msg *m, struct smtp_result *res,
-    struct err *e)
+smtp_transaction(struct smtp_session *s, const struct smtp_envelope *env,
+    struct msg *m, int last, struct smtp_result *res, struct err *e)
 {
-	struct session	s;
-	int		rv, pipelined;
+	const struct smtp_result *first = s->res;
+	int			 rv;
+
+	if (res != first) {
+		memcpy(res->mech, first->mech, sizeof(res->mech));
+		res->tls = first->tls;
+	}
+	result_reset(res, env->rcpts->n);
+	s->env = env;
+	s->res = res;
+	rv = s->caps.flags & CAP_PIPELINING ?
+	    transaction_pipelined(s, m, last, e) :
+	    transaction_lockstep(s, m, e);
+	if (rv == -1)
+		s->broken = 1;
+	return rv;
+}
+
+int
+smtp_reusable(const struct smtp_session *s)
+{
+	return s != NULL && !s->broken && !s->quit_sent;
+}
+
+void
+smtp_close(struct smtp_session *s, struct smtp_result *res)
+{
+	struct err	ignored;
+
+	if (s == NULL)
+		return;
+	if (s->c != NULL) {
+		if (!s->quit_sent && s->state >= S_GREETING) {
+			set_state(s, S_QUIT);
+			if (send_cmd(s, SHOW, &ignored, "QUIT") == 0)
+				conn_flush(s->c, &ignored);
+		}
+		if (res != NULL)
+			res->waits = conn_waits(s->c);
+		conn_close(s->c);
+	}
+	set_state(s, S_DONE);
+	free(s);
+}
+
+int
+smtp_send(const struct smtp_params *p, const struct smtp_envelope *env,
+    struct msg *m, struct smtp_result *res, struct err *e)
+{
+	struct smtp_session	*s;
+	int			 rv;
 
 	memset(res, 0, sizeof(*res));
-	res->rcpt = xcalloc(p->rcpts->n ? p->rcpts->n : 1, sizeof(*res->rcpt));
-	memset(&s, 0, sizeof(s));
-	s.p = p;
-	s.res = res;
-	if ((rv = session_open(&s, e)) == 0)
-		rv = do_auth(&s, e);
-	if (rv == 0 && s.c != NULL)
-		conn_tls_info(s.c, &res->tls);
-	pipelined = s.caps.flags & CAP_PIPELINING;
-	if (rv == 0)
-		rv = pipelined ? transaction_pipelined(&s, m, e) :
-		    transaction_lockstep(&s, m, e);
-	/* A pipelined QUIT already went with the data. */
-	session_close(&s, rv == -1 ? s.state >= S_GREETING &&
-	    s.state != S_BODY : !pipelined);
-	if (rv == -1 && res->delivered)
-		rv = 0;
+	result_reset(res, env->rcpts->n);
+	if ((s = smtp_open(p, res, e)) == NULL)
+		return -1;
+	rv = smtp_transaction(s, env, m, 1, res, e);
+	smtp_close(s, res);
 	return rv;
 }
 
@@ -774,21 +828,20 @@ print_caps(FILE *out, const struct caps *c)
 int
 smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
 {
-	struct session		s;
-	struct smtp_result	res;
-	struct tls_info		ti;
-	int			rv;
+	struct smtp_session	*s = xcalloc(1, sizeof(*s));
+	struct smtp_result	 res;
+	struct tls_info		 ti;
+	int			 rv;
 
-	memset(&s, 0, sizeof(s));
 	memset(&res, 0, sizeof(res));
-	s.p = p;
-	s.res = &res;
-	rv = session_open(&s, e);
+	s->p = p;
+	s->res = &res;
+	rv = session_open(s, e);
 	if (rv == 0) {
 		fprintf(out, "SMTP server at %s, port %d:\n    %s\n", p->host,
-		    p->port, s.greeting);
-		conn_tls_info(s.c, &ti);
-		if (conn_is_tls(s.c)) {
+		    p->port, s->greeting);
+		conn_tls_info(s->c, &ti);
+		if (conn_is_tls(s->c)) {
 			fprintf(out, "TLS:\n    %-12s %s\n    %-12s %s\n",
 			    "version", ti.version, "session", ti.cipher);
 			fprintf(out, "    %-12s %s\n    %-12s %s\n", "subject",
@@ -799,8 +852,8 @@ smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
 			    ti.sha256, "public key", ti.spki);
 		} else
 			fprintf(out, "TLS: not used\n");
-		print_caps(out, &s.caps);
+		print_caps(out, &s->caps);
 	}
-	session_close(&s, s.state >= S_GREETING);
+	smtp_close(s, NULL);
 	return rv;
 }

@@ -30,13 +30,17 @@ struct smtp_params {
 	const char		*auth;		/* "off", "on" or a mechanism */
 	const char		*user;
 	const char		*password;
+	int			 verbose;	/* trace the dialogue on stderr */
+};
+
+/* One message's envelope. */
+struct smtp_envelope {
 	const char		*sender;	/* "" for the null sender */
 	const struct addrlist	*rcpts;
 	const char		*dsn_notify;	/* NULL: none */
 	const char		*dsn_return;	/* NULL: none */
 	const char		*envid;		/* NULL: none */
 	int			 all_or_nothing; /* a refused RCPT aborts */
-	int			 verbose;	/* trace the dialogue on stderr */
 };
 
 struct rcpt_result {
@@ -99,14 +103,31 @@ struct caps {
 void	 caps_parse_line(struct caps *, const char *text);
 
 /*
- * Submit the message.  Returns 0 when the server accepted it for at least
- * one recipient (see result for refused ones), -1 otherwise with e set:
- * ERR_TEMP for 4xx and network trouble, ERR_PERM for 5xx, ERR_AUTH,
- * ERR_PROTO, ERR_HOST, ERR_CONFIG as the layers below report them.
- * The error names the command and quotes the server's reply.
+ * Open a session: connect, greet, secure and authenticate.  The TLS
+ * details and mechanism go to res.  Errors: ERR_TEMP for 4xx and network
+ * trouble, ERR_PERM for 5xx, ERR_AUTH, ERR_PROTO, ERR_HOST, ERR_CONFIG as
+ * the layers below report them; the message names the command and quotes
+ * the server's reply.
  */
-int	 smtp_send(const struct smtp_params *, struct msg *,
-	    struct smtp_result *, struct err *);
+struct smtp_session;
+struct smtp_session *smtp_open(const struct smtp_params *, struct smtp_result *,
+	    struct err *);
+/*
+ * Send one message on the session.  Returns 0 when the server accepted it
+ * for at least one recipient (see res for refused ones), -1 otherwise
+ * with e set (res->rcpts_refused when recipients were the only trouble).
+ * last: no transaction follows, so QUIT may go with the data.  After a
+ * failure the session cannot carry another message.
+ */
+int	 smtp_transaction(struct smtp_session *, const struct smtp_envelope *,
+	    struct msg *, int last, struct smtp_result *, struct err *);
+/* Can the session carry another message? */
+int	 smtp_reusable(const struct smtp_session *);
+/* QUIT (unless sent already) and close; NULL is fine. */
+void	 smtp_close(struct smtp_session *, struct smtp_result *);
+/* open, one transaction, close. */
+int	 smtp_send(const struct smtp_params *, const struct smtp_envelope *,
+	    struct msg *, struct smtp_result *, struct err *);
 void	 smtp_result_free(struct smtp_result *);
 
 /* Connect, greet, secure, and describe the server on out. */
