@@ -34,8 +34,9 @@ LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/config.c src/conn.c src/err.c src/log.c \
-	  src/message.c src/sasl.c src/secret.c src/smtp.c src/util.c
-CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c
+	  src/message.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
+	  src/util.c
+CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 
@@ -98,3 +99,74 @@ clean:
 	rm -f outbox $(OBJS) .build-flags
 
 .PHONY: all check deps demo install install-sendmail uninstall clean FORCE
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang into
+# tests/fuzz/build/.  "make fuzz" runs each for FUZZ_SECONDS (default 300),
+# "make fuzz-smoke" for 30 s; a crash fails the run and leaves its input in
+# tests/fuzz/build/.  "make -j2 fuzz" runs two targets at a time.
+FUZZ_CC		?= clang
+FUZZ_SECONDS	?= 300
+FUZZ_DIR	 = tests/fuzz
+FUZZ_BUILD	 = $(FUZZ_DIR)/build
+FUZZ_TARGETS	 = reply config message addr
+FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
+		   -Isrc $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+		   -fsanitize=fuzzer-no-link,address,undefined \
+		   -fno-sanitize-recover=undefined
+FUZZ_LDFLAGS	 = -fsanitize=fuzzer,address,undefined
+FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl
+FUZZ_OBJS	 = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# Longest input per target: a reply line, a config, a message, a header.
+FUZZ_MAXLEN_reply	= 4096
+FUZZ_MAXLEN_config	= 8192
+FUZZ_MAXLEN_message	= 65536
+FUZZ_MAXLEN_addr	= 4096
+
+fuzz-cc:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \
+	    "not found; install clang and libclang-rt-dev (or set" \
+	    "FUZZ_CC)" >&2; exit 1; }
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)' \
+	    '{ (void)d; (void)n; return 0; }' | $(FUZZ_CC) -x c \
+	    -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1 || { echo \
+	    "fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer; install" \
+	    "libclang-rt-dev for your clang version" >&2; exit 1; }
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HDRS) | fuzz-cc
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_OBJS) $(HDRS) | fuzz-cc
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra $(FUZZ_LDFLAGS) -o $@ $< $(FUZZ_OBJS) \
+	    $(FUZZ_LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Keep the objects: they are intermediate files of the pattern rules.
+.SECONDARY: $(FUZZ_OBJS)
+
+# One target: new inputs go to build/corpus/T, the seeds are read only.
+fuzz-run-%: $(FUZZ_BUILD)/fuzz_%
+	@mkdir -p $(FUZZ_BUILD)/corpus/$*
+	@echo "fuzz_$*: $(FUZZ_SECONDS) s, log in $(FUZZ_BUILD)/fuzz_$*.log"
+	@$(FUZZ_BUILD)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/fuzz_$*- \
+	    $(addprefix -dict=,$(wildcard $(FUZZ_DIR)/fuzz_$*.dict)) \
+	    $(FUZZ_BUILD)/corpus/$* $(FUZZ_DIR)/corpus/$* \
+	    >$(FUZZ_BUILD)/fuzz_$*.log 2>&1 || { tail -n 60 \
+	    $(FUZZ_BUILD)/fuzz_$*.log >&2; echo "fuzz_$*: FAILED; the" \
+	    "input is $(FUZZ_BUILD)/fuzz_$*-*" >&2; exit 1; }
+	@grep -E '^(stat::number_of_executed_units|Done)' \
+	    $(FUZZ_BUILD)/fuzz_$*.log | sed 's/^/fuzz_$*: /'
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-clean fuzz-cc

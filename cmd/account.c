@@ -71,6 +71,16 @@ cmdline_has_host(const struct opts *o)
 	return 0;
 }
 
+static int account_ready(struct run *, struct err *);
+
+int
+front_use_account(struct run *r, const char *name, struct err *e)
+{
+	if ((r->acct = config_find(&r->cfg, name)) == NULL)
+		return no_account(r, name, e);
+	return account_ready(r, e);
+}
+
 int
 front_account(struct run *r, struct err *e)
 {
@@ -93,7 +103,16 @@ front_account(struct run *r, struct err *e)
 	}
 	if (r->acct == NULL)
 		return no_account(r, name, e);
-	if (apply_overrides(r, e) == -1 || account_resolve(r->acct, e) == -1)
+	if (apply_overrides(r, e) == -1)
+		return -1;
+	return account_ready(r, e);
+}
+
+/* Resolve the current account's defaults and the EHLO name. */
+static int
+account_ready(struct run *r, struct err *e)
+{
+	if (account_resolve(r->acct, e) == -1)
 		return -1;
 	if (acct_str(r->acct, CF_DOMAIN) != NULL)
 		snprintf(r->helo, sizeof(r->helo), "%s",

@@ -24,8 +24,25 @@ int	 front_account(struct run *, struct err *);
 /* Fill the SMTP parameters that come from the account (not the message). */
 void	 front_smtp_params(struct run *, struct smtp_params *);
 
+/* Make the named account current (no command-line values applied). */
+int	 front_use_account(struct run *, const char *, struct err *);
+
 int	 mode_send(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
+int	 mode_mailq(struct run *, struct err *);
+int	 mode_flush(struct run *, struct err *);
+int	 mode_drop(struct run *, struct err *);
+
+/* The queue (cmd/queue.c). */
+struct queue;
+struct qentry;
+char	*queue_dir(void);
+long long queue_now(void);
+int	 open_queue(struct queue *, struct err *);
+int	 flush_queue(struct run *, struct queue *, const char *only,
+	    struct smtp_session *, int force);
+int	 queue_due(struct queue *, const char *acct, const char *skip);
+void	 keep_temp_rcpts(struct qentry *, const struct smtp_result *);
 
 /* The local host's name (FQDN when known). */
 void	 local_hostname(char *, size_t);

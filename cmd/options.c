@@ -52,13 +52,15 @@ static const struct {
 	{ "logfile-time-format",	"logfile_time_format",	1 },
 	{ "syslog",			"syslog",		2 },
 	{ "aliases",			"aliases",		1 },
+	{ "queue",			"queue",		2 },
+	{ "queue-lifetime",		"queue_lifetime",	1 },
 };
 
 #define NSETTERS	(sizeof(setters) / sizeof(setters[0]))
 #define SETTER_BASE	1000
 
 enum {
-	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FROM_FULL,
+	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
 };
 
 static void
@@ -86,6 +88,8 @@ long_options(void)
 		{ "read-recipients",	no_argument,	   NULL, 't' },
 		{ "read-envelope-from",	no_argument,	   NULL,
 		    OPT_READ_ENV_FROM },
+		{ "flush",		no_argument,	   NULL, OPT_FLUSH },
+		{ "drop",		required_argument, NULL, OPT_DROP },
 	};
 	size_t		 nfixed = sizeof(fixed) / sizeof(fixed[0]), i;
 	struct option	*lo = xcalloc(nfixed + NSETTERS + 1, sizeof(*lo));
@@ -138,6 +142,33 @@ opt_B(const char *arg, struct err *e)
 	return 0;
 }
 
+/*
+ * -q[interval]: flush the queue; -qI ID (or -qIID) one entry, -qR ACCOUNT
+ * one account.  An interval, as for a daemon, is accepted and ignored.
+ */
+static int
+opt_q(struct opts *o, int argc, char **argv, struct err *e)
+{
+	const char	**dst = NULL;
+
+	o->mode = MODE_FLUSH;
+	if (optarg == NULL)
+		return 0;
+	if (optarg[0] == 'I')
+		dst = &o->flush_id;
+	else if (optarg[0] == 'R')
+		dst = &o->flush_account;
+	if (dst == NULL)
+		return 0;
+	if (optarg[1] != '\0')
+		*dst = optarg + 1;
+	else if (optind < argc)
+		*dst = argv[optind++];
+	else
+		return err_set(e, ERR_USAGE, "-q%c needs a value", optarg[0]);
+	return 0;
+}
+
 static int
 check_address_arg(const char *opt, const char *v, struct err *e)
 {
@@ -148,7 +179,7 @@ check_address_arg(const char *opt, const char *v, struct err *e)
 }
 
 static int
-short_opt(struct opts *o, int c, struct err *e)
+short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 {
 	switch (c) {
 	case 'A': case 'G': case 'h': case 'm': case 'n': case 'U':
@@ -190,8 +221,7 @@ short_opt(struct opts *o, int c, struct err *e)
 		o->mode = MODE_PRETEND;
 		return 0;
 	case 'q':
-		o->mode = MODE_FLUSH;
-		return 0;
+		return opt_q(o, argc, argv, e);
 	case 'R':
 		add_override(o, "dsn_return", strcasecmp(optarg, "hdrs") == 0 ?
 		    "headers" : optarg);
@@ -219,6 +249,13 @@ short_opt(struct opts *o, int c, struct err *e)
 		return 0;
 	case OPT_READ_ENV_FROM:
 		o->read_env_from = 1;
+		return 0;
+	case OPT_FLUSH:
+		o->mode = MODE_FLUSH;
+		return 0;
+	case OPT_DROP:
+		o->mode = MODE_DROP;
+		o->flush_id = optarg;
 		return 0;
 	}
 	if (c >= SETTER_BASE && c < SETTER_BASE + (int)NSETTERS) {
@@ -274,7 +311,7 @@ opts_parse(struct opts *o, int argc, char **argv, struct err *e)
 			rv = err_set(e, ERR_USAGE, "option %s needs a value",
 			    argv[optind - 1]);
 		else
-			rv = short_opt(o, c, e);
+			rv = short_opt(o, c, argc, argv, e);
 	}
 	free(lo);
 	if (rv == -1)
@@ -297,6 +334,7 @@ usage_print(FILE *fp)
 "usage: outbox [-itv] [-a account] [-C file] [-F name] [-f sender]\n"
 "              [-N dsn] [-R ret] [-V envid] [--] [recipient ...]\n"
 "       outbox -P | -S | --version | --help [-a account] [-C file]\n"
+"       outbox -q [-v] [-qI id] [-qR account] | -bp | --drop=id\n"
 "\n"
 "Reads a message on standard input and submits it to the account's server.\n"
 "\n"
@@ -314,6 +352,8 @@ usage_print(FILE *fp)
 "  -v, -d, --debug           show the SMTP dialogue (secrets hidden)\n"
 "  -P, --pretend             show the account as resolved, send nothing\n"
 "  -S, --serverinfo          show what the server offers\n"
+"  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"
+"      --drop=ID             remove a queue entry\n"
 "      --version             show versions\n"
 "      --help                show this help\n"
 "Config commands as options: --host --port --timeout --protocol --domain\n"
@@ -324,7 +364,7 @@ usage_print(FILE *fp)
 "  --maildomain --auto-from --allow-from-override --set-from-header\n"
 "  --set-date-header --set-msgid-header --remove-bcc-headers\n"
 "  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
-"  --logfile-time-format --syslog --aliases\n"
+"  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
 "  -q; ignored: -oX -A -G -h -m -n -U -c\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"

@@ -10,7 +10,8 @@ enum mode {
 	MODE_QUEUE_LIST,	/* -bp, mailq */
 	MODE_NEWALIASES,	/* -bi, -I, newaliases */
 	MODE_VERIFY,		/* -bv */
-	MODE_FLUSH,		/* -q */
+	MODE_FLUSH,		/* -q, --flush */
+	MODE_DROP,		/* --drop ID */
 	MODE_PRETEND,		/* -P */
 	MODE_SERVERINFO,	/* -S, --serverinfo */
 	MODE_VERSION,
@@ -35,6 +36,8 @@ struct opts {
 	int		 dot_ends;	/* not -i */
 	int		 read_env_from;	/* --read-envelope-from */
 	int		 verbose;	/* -v, -d */
+	const char	*flush_id;	/* -qI ID, or --drop ID */
+	const char	*flush_account;	/* -qR ACCOUNT */
 	struct override	*ov;
 	size_t		 nov;
 	char		**rcpts;	/* the operands */

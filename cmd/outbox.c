@@ -52,18 +52,6 @@ mode_serverinfo(struct run *r, struct err *e)
 	return EX_OK;
 }
 
-/* Modes that belong to the queue, which this build does not have yet. */
-static int
-mode_queue(struct run *r, struct err *e)
-{
-	if (r->o->mode == MODE_QUEUE_LIST) {
-		printf("Mail queue is empty\n");
-		return EX_OK;
-	}
-	err_set(e, ERR_USAGE, "-q: there is no queue to flush");
-	return fail(r, e, 0);
-}
-
 static enum mode
 mode_from_name(const char *argv0)
 {
@@ -89,8 +77,11 @@ dispatch(struct run *r, struct err *e)
 	case MODE_NEWALIASES:
 		return EX_OK;
 	case MODE_QUEUE_LIST:
+		return mode_mailq(r, e);
 	case MODE_FLUSH:
-		return mode_queue(r, e);
+		return mode_flush(r, e);
+	case MODE_DROP:
+		return mode_drop(r, e);
 	case MODE_PRETEND:
 		return mode_pretend(r, stdout, e);
 	case MODE_SERVERINFO:

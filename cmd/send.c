@@ -1,4 +1,7 @@
+#include <sys/stat.h>
+
 #include <ctype.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "front.h"
 #include "../src/log.h"
 #include "../src/message.h"
+#include "../src/queue.h"
 #include "../src/secret.h"
 #include "../src/util.h"
 
@@ -23,6 +27,10 @@ struct submission {
 	char			*from_hdr;
 	struct smtp_result	 res;
 	long long		 start;
+	struct queue		 q;
+	struct qentry		 qe;
+	int			 queued;	/* qe is a committed entry */
+	int			 spooling;	/* qe.fd is the spool */
 };
 
 static const char *
@@ -181,6 +189,7 @@ spool(struct submission *s, struct err *e)
 	mo.set_msgid = hdrmode(a, CF_SET_MSGID_HEADER);
 	mo.from_hdr = s->from_hdr;
 	mo.msgid_domain = at && at[1] ? at + 1 : s->r->helo;
+	mo.spool_fd = s->spooling ? s->qe.fd : -1;
 	return msg_spool(STDIN_FILENO, &mo, &s->m, e);
 }
 
@@ -312,28 +321,166 @@ make_envelope(const struct submission *s, struct smtp_envelope *env)
 	env->envid = s->r->o->envid;
 }
 
+/*
+ * With the queue: the message is on disk before the first byte goes to
+ * the server, so that nothing is lost whatever happens next.
+ */
+static void
+queue_start(struct submission *s)
+{
+	struct err	e;
+
+	if (strcmp(acct_str(s->r->acct, CF_QUEUE), "off") == 0)
+		return;
+	s->qe.fd = -1;
+	if (open_queue(&s->q, &e) == 0) {
+		if (queue_spool(&s->q, &s->qe, &e) == 0) {
+			s->spooling = 1;
+			return;
+		}
+		queue_close(&s->q);
+	}
+	fprintf(stderr, "outbox: %s; sending without the queue\n", e.msg);
+}
+
+static void
+queue_commit_entry(struct submission *s)
+{
+	const struct account	*a = s->r->acct;
+	struct qentry		*qe = &s->qe;
+	struct smtp_envelope	 env;
+	struct err		 e;
+	size_t			 i;
+
+	make_envelope(s, &env);
+	qe->account = xstrdup(a->name);
+	qe->sender = xstrdup(s->sender);
+	for (i = 0; i < s->rcpts.n; i++)
+		addrlist_add(&qe->rcpts, s->rcpts.v[i]);
+	qe->envid = env.envid ? xstrdup(env.envid) : NULL;
+	qe->notify = env.dsn_notify ? xstrdup(env.dsn_notify) : NULL;
+	qe->ret = env.dsn_return ? xstrdup(env.dsn_return) : NULL;
+	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
+	qe->queued = qe->next = queue_now();
+	qe->eightbit = s->m.eightbit;
+	qe->size = (long long)s->m.size;
+	if (queue_commit(&s->q, qe, &e) == 0) {
+		s->queued = 1;
+		return;
+	}
+	fprintf(stderr, "outbox: %s; sending without the queue\n", e.msg);
+	queue_discard(&s->q, qe);
+}
+
+/* What became of a queued message after the attempt. */
+static int
+queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
+{
+	struct qentry	*qe = &s->qe;
+	struct err	 e2;
+	size_t		 i;
+	int		 temp = 0;
+
+	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++)
+		temp |= s->res.rcpt[i].code / 100 == 4;
+	if ((rv == 0 && !temp) || (rv == -1 && e->cls != ERR_TEMP)) {
+		if (queue_remove(&s->q, qe, &e2) == -1)
+			fprintf(stderr, "outbox: %s\n", e2.msg);
+		return ex;
+	}
+	if (s->res.rcpt != NULL && (rv == 0 || s->res.rcpts_refused))
+		keep_temp_rcpts(qe, &s->res);
+	qe->attempts = 1;
+	qe->next = queue_now() + queue_backoff(1);
+	free(qe->error);
+	qe->error = xstrdup(rv == 0 ? "some recipients were refused for now" :
+	    e->msg);
+	if (queue_update(&s->q, qe, &e2) == -1)
+		fprintf(stderr, "outbox: %s\n", e2.msg);
+	fprintf(stderr, "outbox: account %s: queued as %s; it will be sent "
+	    "again later, or now with outbox -q\n", s->r->acct->name, qe->id);
+	/* Permanent refusals of other recipients still count. */
+	return ex == EX_TEMPFAIL ? EX_OK : ex;
+}
+
 static int
 submit(struct submission *s, struct err *e)
 {
 	struct smtp_params	 p;
 	struct smtp_envelope	 env;
+	struct smtp_session	*ss = NULL;
 	char			*pw;
-	int			 rv, ex;
+	int			 rv, ex, more;
 
-	if (get_password(s, &pw, e) == -1)
-		return fail(s->r, e, 1);
-	front_smtp_params(s->r, &p);
-	p.password = pw;
-	make_envelope(s, &env);
-	rv = smtp_send(&p, &env, &s->m, &s->res, e);
-	secret_free(pw);
+	more = s->queued && queue_due(&s->q, s->r->acct->name, s->qe.id);
+	if ((rv = get_password(s, &pw, e)) == 0) {
+		front_smtp_params(s->r, &p);
+		p.password = pw;
+		make_envelope(s, &env);
+		memset(&s->res, 0, sizeof(s->res));
+		if ((ss = smtp_open(&p, &s->res, e)) == NULL)
+			rv = -1;
+		else
+			rv = smtp_transaction(ss, &env, &s->m, !more, &s->res,
+			    e);
+	}
 	ex = report_rcpts(s);
 	if (rv == -1 && !s->res.rcpts_refused)
 		ex = fail(s->r, e, 1);
 	else if (rv == -1)
 		ex = err_exitcode(e);
 	write_log(s, ex, e);
+	if (s->queued)
+		ex = queue_outcome(s, rv, ex, e);
+	/* Then what is due for the same account, on the same connection. */
+	if (more && rv == 0 && smtp_reusable(ss))
+		flush_queue(s->r, &s->q, s->r->acct->name, ss, 0);
+	else
+		smtp_close(ss, &s->res);
+	secret_free(pw);
 	return ex;
+}
+
+/* queue always: the caller is told at once; a child does the sending. */
+static int
+detach(void)
+{
+	pid_t	pid;
+	int	null;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0)
+		return 1;
+	setsid();
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > 2)
+			close(null);
+	}
+	return 0;
+}
+
+static int
+prepare(struct submission *s, struct err *e)
+{
+	if (choose_sender(s, e) == -1)
+		return -1;
+	make_from_header(s);
+	queue_start(s);
+	if (spool(s, e) == -1 || collect_rcpts(s, e) == -1)
+		return -1;
+	if (s->r->o->read_env_from) {
+		if (s->m.from_addr == NULL)
+			return err_set(e, ERR_DATA, "--read-envelope-from: the "
+			    "message has no From header");
+		free(s->sender);
+		s->sender = xstrdup(s->m.from_addr);
+	}
+	return 0;
 }
 
 int
@@ -346,26 +493,21 @@ mode_send(struct run *r, struct err *e)
 	s.r = r;
 	s.start = now_ms();
 	s.m.fd = -1;
+	s.qe.fd = -1;
 	if (front_account(r, e) == -1)
 		return fail(r, e, 0);
-	if (choose_sender(&s, e) == -1) {
+	if (prepare(&s, e) == -1) {
+		if (s.spooling)
+			queue_discard(&s.q, &s.qe);
 		ex = fail(r, e, 0);
 		goto out;
 	}
-	make_from_header(&s);
-	if (spool(&s, e) == -1 || collect_rcpts(&s, e) == -1) {
-		ex = fail(r, e, 0);
+	if (s.spooling)
+		queue_commit_entry(&s);
+	if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE), "always") == 0 &&
+	    detach() == 1) {
+		ex = EX_OK;
 		goto out;
-	}
-	if (r->o->read_env_from) {
-		if (s.m.from_addr == NULL) {
-			err_set(e, ERR_DATA, "--read-envelope-from: the message "
-			    "has no From header");
-			ex = fail(r, e, 0);
-			goto out;
-		}
-		free(s.sender);
-		s.sender = xstrdup(s.m.from_addr);
 	}
 	ex = submit(&s, e);
 out:
@@ -374,5 +516,9 @@ out:
 	smtp_result_free(&s.res);
 	free(s.sender);
 	free(s.from_hdr);
+	if (s.spooling) {
+		qentry_clear(&s.qe);
+		queue_close(&s.q);
+	}
 	return ex;
 }

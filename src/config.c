@@ -31,6 +31,7 @@ enum cftype {
 	T_PROTOCOL,	/* smtp */
 	T_FINGERPRINT,	/* hex bytes with colons, or sha256//BASE64 */
 	T_SYSLOG,	/* on|off|LOG_FACILITY */
+	T_QUEUE,	/* off|on|always */
 	T_UNSUPPORTED,	/* recognised, not available in outbox */
 };
 
@@ -85,6 +86,8 @@ static const struct cfrow {
 	{ "logfile",		CF_LOGFILE,		T_PATH, NULL },
 	{ "logfile_time_format", CF_LOGFILE_TIME_FORMAT, T_STR, NULL },
 	{ "syslog",		CF_SYSLOG,		T_SYSLOG, NULL },
+	{ "queue",		CF_QUEUE,		T_QUEUE, NULL },
+	{ "queue_lifetime",	CF_QUEUE_LIFETIME,	T_INT, NULL },
 	{ "aliases",		CF_ALIASES,		T_UNSUPPORTED,
 	    "alias files are not supported yet; give full addresses" },
 };
@@ -326,6 +329,13 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 		    "fingerprint like 3A:F1:...:7C (32 bytes) or sha256//BASE64 "
 		    "of the public key, not '%s'", v);
 		return NULL;
+	case T_QUEUE:
+		if (strcmp(v, "off") == 0 || strcmp(v, "on") == 0 ||
+		    strcmp(v, "always") == 0)
+			return xstrdup(v);
+		if (*v == '\0')
+			return xstrdup("on");
+		break;
 	case T_SYSLOG:
 		if (*v == '\0' || strcmp(v, "on") == 0 || strcmp(v, "off") == 0 ||
 		    in_list(v, syslog_facilities))
@@ -930,6 +940,8 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_REMOVE_BCC_HEADERS, "on");
 	set_default(a, CF_UNDISCLOSED_RECIPIENTS, "off");
 	set_default(a, CF_AUTO_FROM, "off");
+	set_default(a, CF_QUEUE, "on");
+	set_default(a, CF_QUEUE_LIFETIME, "5");
 	if (strcmp(a->val[CF_AUTH], "off") != 0 && a->val[CF_USER] == NULL &&
 	    strcmp(a->val[CF_AUTH], "external") != 0)
 		return err_set(e, ERR_CONFIG, "account %s: auth is on but no "

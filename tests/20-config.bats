@@ -316,7 +316,7 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 }
 
 @test "a refused connection: 75" {
-	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+	printf 'account default\nhost 127.0.0.1\nport 9\nqueue off\n' | rc
 	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example <<<$'Subject: x\n\nbody'
 	assert_equal "$status" 75
 	assert_equal "$stderr" "outbox: account default: 127.0.0.1:9: cannot connect to 127.0.0.1:9: Connection refused"

@@ -86,15 +86,15 @@ config_without_password() {
 	maildir_wait bob 1
 }
 
-@test "a failing passwordeval: 75 with its exit status" {
-	config_without_password 'passwordeval "exit 3"'
+@test "a failing passwordeval: 75 with its exit status (queue off)" {
+	config_without_password 'passwordeval "exit 3"' "queue off"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
 	assert_regex "$stderr" "account default: passwordeval failed \(exit status 3\)"
 }
 
-@test "a passwordeval that prints nothing: 75" {
-	config_without_password 'passwordeval "true"'
+@test "a passwordeval that prints nothing: 75 (queue off)" {
+	config_without_password 'passwordeval "true"' "queue off"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
 	assert_regex "$stderr" "passwordeval printed no password"
@@ -126,8 +126,8 @@ config_without_password() {
 	assert_regex "$stderr" "no password: none in the config \(password, passwordeval\), none in the keyring for host localhost user alice, and no terminal to ask on"
 }
 
-@test "no keyring at all: 75, and the cause is named" {
-	config_without_password
+@test "no keyring at all: 75, and the cause is named (queue off)" {
+	config_without_password "queue off"
 	run --separate-stderr env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=/nonexistent \
 		setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
@@ -135,7 +135,7 @@ config_without_password() {
 }
 
 @test "the password is looked up before connecting" {
-	config_without_password 'passwordeval "exit 1"' "port 9"
+	config_without_password 'passwordeval "exit 1"' "port 9" "queue off"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
 	assert_regex "$stderr" "passwordeval failed"

@@ -10,6 +10,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
 	MSG=$BATS_TEST_TMPDIR/msg
 	printf 'From: a@example.org\nTo: b@example.org\nSubject: t\n\nbody\n' >"$MSG"
 }
@@ -29,6 +30,7 @@ conf() {
 		echo "auth off"
 		echo "from a@example.org"
 		echo "timeout 3"
+		echo "queue off"
 		printf '%s\n' "$@"
 	} >"$f"
 	echo "$f"

@@ -25,6 +25,10 @@ export TESTBED_LIB
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
+# Each test gets its own queue (outbox's state folder), so tests do not
+# share queued messages and nothing is left in the real home.
+export XDG_STATE_HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/state"
+
 # The binary under test.
 if [[ -z ${OUTBOX:-} ]]; then
 	OUTBOX=$(realpath -m "$BATS_TEST_DIRNAME/../outbox")

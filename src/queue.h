@@ -1,0 +1,74 @@
+#ifndef OUTBOX_QUEUE_H
+#define OUTBOX_QUEUE_H
+
+#include "addr.h"
+#include "err.h"
+
+/*
+ * The per-user queue: one entry per message, as two files in the queue
+ * folder, ID.msg (the message, in the form it is sent) and ID.env (its
+ * envelope and state).  An entry exists once ID.env does; ID.env is
+ * written last and replaced atomically, after the message and the folder
+ * are fsync'ed, so a crash leaves either no entry or a whole one.  An
+ * entry being sent is locked with flock() on ID.msg, which a crash
+ * releases.  Permanently failed or expired entries move to failed/.
+ */
+struct qentry {
+	char		 id[64];
+	char		*account;
+	char		*sender;
+	struct addrlist	 rcpts;		/* still to deliver */
+	char		*envid;
+	char		*notify;
+	char		*ret;
+	char		*msgid;
+	long long	 queued;	/* seconds since the epoch */
+	long long	 next;		/* next automatic attempt */
+	int		 attempts;
+	int		 eightbit;
+	long long	 size;
+	char		*error;		/* the last error, or NULL */
+	int		 failed;	/* in failed/ */
+	int		 fd;		/* ID.msg, locked; -1 when not held */
+};
+
+struct queue {
+	char	*dir;
+	int	 dfd;
+	int	 ffd;			/* failed/ */
+};
+
+/* Open (and create, mode 0700) the queue folder.  Errors: ERR_TEMP. */
+int	 queue_open(struct queue *, const char *dir, struct err *);
+void	 queue_close(struct queue *);
+/* Start an entry: a locked, empty message file; e->fd and e->id set. */
+int	 queue_spool(struct queue *, struct qentry *, struct err *);
+/* Make the entry durable: message, envelope and folder on disk. */
+int	 queue_commit(struct queue *, struct qentry *, struct err *);
+/* Throw away an entry that was never committed (bad input). */
+void	 queue_discard(struct queue *, struct qentry *);
+/* Replace the envelope atomically (attempts, next, error, rcpts). */
+int	 queue_update(struct queue *, struct qentry *, struct err *);
+/* Remove a delivered entry. */
+int	 queue_remove(struct queue *, struct qentry *, struct err *);
+/* Move an entry to failed/ (permanent refusal or expiry). */
+int	 queue_fail(struct queue *, struct qentry *, struct err *);
+/*
+ * The entries, oldest first: the queue's, or those of failed/.  Entries
+ * whose envelope cannot be read are reported on stderr and left alone.
+ */
+int	 queue_list(struct queue *, int failed, struct qentry **, size_t *,
+	    struct err *);
+/* Lock an entry for sending: 0 locked (e->fd open), 1 busy or gone. */
+int	 queue_lock(struct queue *, struct qentry *);
+/* Find an entry by id, in the queue or failed/; 1 if there is none. */
+int	 queue_find(struct queue *, const char *id, struct qentry *,
+	    struct err *);
+/* Remove by hand (--drop), from the queue or failed/. */
+int	 queue_drop(struct queue *, const char *id, struct err *);
+void	 qentry_clear(struct qentry *);
+void	 qentry_free_list(struct qentry *, size_t);
+/* Seconds to wait after the n-th failed attempt: 5 min doubling to 4 h. */
+long long queue_backoff(int attempts);
+
+#endif

@@ -1,0 +1,360 @@
+#!/usr/bin/env bats
+# The queue: a temporary failure never loses a message.  It is on disk
+# before the first byte goes to the server, removed once the server took
+# it, and sent again by outbox -q.
+
+load 'lib/testbed'
+load 'lib/faultsmtp'
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	mta_setup_file
+}
+
+teardown_file() {
+	mta_teardown_file
+}
+
+setup() {
+	RC=$BATS_TEST_TMPDIR/rc
+	QDIR=$XDG_STATE_HOME/outbox/queue
+	maildir_clear bob
+	maildir_clear catchall
+	MSG=$BATS_TEST_TMPDIR/msg
+	printf 'Subject: queued\nMessage-ID: <q1@example.org>\n\nhi\n' >"$MSG"
+}
+
+teardown() {
+	fault_stop
+}
+
+entries() {	# the number of entries in the queue
+	find "$QDIR" -maxdepth 1 -name '*.env' | wc -l
+}
+
+# The account at a port where nothing listens: every attempt fails for now.
+down_config() {
+	outbox_config "$RC" "port 9" "$@"
+}
+
+# A plaintext account on the fault server.
+fault_config() {
+	printf 'account default\nhost 127.0.0.1\nport %s\ntls off\nauth off\nfrom a@example.org\ntimeout 5\n' \
+		"$FAULT_PORT" >"$RC"
+	printf '%s\n' "$@" >>"$RC"
+}
+
+@test "server down: queued with exit 0, then flushed and arrives once" {
+	down_config
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" "cannot connect to localhost:9"
+	assert_regex "$stderr" 'queued as [0-9T]+-[0-9]+-[0-9a-f]+; it will be sent again later, or now with outbox -q'
+	assert_equal "$(entries)" 1
+	run "$OUTBOX" -C "$RC" -bp
+	assert_success
+	assert_output --regexp '<alice@example.org> -> <bob@example.org>  attempts=1  next=.*error="localhost:9: |error="cannot connect'
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 1
+	assert_equal "$(entries)" 0
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	sleep 0.5
+	assert_equal "$(maildir_count bob)" 1
+	diff <(maildir_last bob) "$MSG" >/dev/null || maildir_last bob | grep -q '^Subject: queued'
+}
+
+@test "queue off: the same failure exits 75 and nothing is queued" {
+	down_config "queue off"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_equal "$(entries)" 0
+}
+
+@test "the keyring out of reach is temporary: queued" {
+	outbox_config --no-password "$RC"
+	run --separate-stderr env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=/nonexistent \
+		setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'cannot read the keyring'
+	assert_regex "$stderr" 'queued as'
+	assert_equal "$(entries)" 1
+}
+
+@test "a permanent refusal is not queued: exit 69" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 554 5.7.1 spam
+		expect QUIT
+		send 221 bye
+	EOF
+	fault_config
+	run --separate-stderr "$OUTBOX" -C "$RC" b@example.org <"$MSG"
+	assert_equal "$status" 69
+	refute_regex "$stderr" 'queued'
+	assert_equal "$(entries)" 0
+}
+
+@test "4xx at MAIL, at RCPT, after the data: queued each time" {
+	for stage in mail rcpt data; do
+		case $stage in
+		mail) script=$'send 220 hi\nehlo\nexpect MAIL\nsend 451 4.3.0 later\nexpect QUIT\nsend 221 bye' ;;
+		rcpt) script=$'send 220 hi\nehlo\nmail_ok\nexpect RCPT\nsend 450 4.2.0 greylisted\nexpect QUIT\nsend 221 bye' ;;
+		data) script=$'send 220 hi\nehlo\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 452 4.3.1 disk full\nexpect QUIT\nsend 221 bye' ;;
+		esac
+		fault_start "$script"
+		fault_config
+		run --separate-stderr "$OUTBOX" -C "$RC" b@example.org <"$MSG"
+		assert_success
+		assert_regex "$stderr" 'queued as'
+		fault_wait
+	done
+	assert_equal "$(entries)" 3
+}
+
+@test "partial refusal: only the recipient refused for now stays queued" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<b@example.org>
+		send 250 ok
+		expect RCPT TO:<c@example.org>
+		send 451 4.7.1 try c later
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	fault_config
+	run --separate-stderr "$OUTBOX" -C "$RC" b@example.org c@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'RCPT TO:<c@example.org>: 451 4.7.1 try c later'
+	assert_regex "$stderr" 'queued as'
+	fault_wait
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '-> <c@example.org>  attempts=1'
+	refute_output --partial 'b@example.org'
+	# The next attempt sends to c alone.
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<c@example.org>
+		send 250 ok
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	fault_config
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	fault_wait
+	assert_equal "$(entries)" 0
+}
+
+@test "killed during the data: the message is still queued and is sent later" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		sleep 5
+	EOF
+	fault_config
+	"$OUTBOX" -C "$RC" b@example.org <"$MSG" 2>/dev/null &
+	pid=$!
+	for i in $(seq 50); do grep -q '^DATA' "$FAULT_LOG" 2>/dev/null && break; sleep 0.1; done
+	kill -9 "$pid"
+	wait "$pid" || true
+	fault_stop
+	assert_equal "$(entries)" 1
+	outbox_config "$RC"
+	sed -i 's/^account default/account default/' "$RC"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait catchall 1
+	assert_equal "$(entries)" 0
+}
+
+@test "killed after the final dot, before the reply: queued; a flush may send a second copy" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		sleep 5
+	EOF
+	fault_config
+	"$OUTBOX" -C "$RC" b@example.org <"$MSG" 2>/dev/null &
+	pid=$!
+	for i in $(seq 50); do grep -q $'^\\.\r$' "$FAULT_LOG" 2>/dev/null && break; sleep 0.1; done
+	kill -9 "$pid"
+	wait "$pid" || true
+	fault_stop
+	assert_equal "$(entries)" 1
+}
+
+@test "killed while the message is being read: no entry, nothing sent" {
+	down_config
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	"$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in" 2>/dev/null &
+	pid=$!
+	exec 5>"$BATS_TEST_TMPDIR/in"
+	printf 'Subject: half\n\nfirst half\n' >&5
+	sleep 0.3
+	kill -9 "$pid"
+	wait "$pid" || true
+	exec 5>&-
+	assert_equal "$(entries)" 0
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output 'Mail queue is empty'
+}
+
+@test "SIGKILL at every step of a session: never lost, never torn" {
+	# Kill outbox after N ms, for growing N, against the real server.  Once
+	# it has connected, the message must be delivered or queued (it is made
+	# durable before the first byte goes out); a flush delivers the rest.
+	outbox_config "$RC"
+	connected=()
+	for ms in 0 2 5 10 20 40 80 160; do
+		printf 'Subject: kill %s\nMessage-ID: <kill-%s@example.org>\n\nbody\n' "$ms" "$ms" >"$BATS_TEST_TMPDIR/k$ms"
+		mta_log_mark
+		timeout -s KILL "0.$(printf '%03d' "$ms")" "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/k$ms" 2>/dev/null || true
+		sleep 0.3
+		if mta_log_since_mark | grep -q 'connect from'; then
+			connected+=("$ms")
+			n=$(grep -l "^Message-ID: <kill-$ms@example.org>" "$MTA_MAILDIR"/bob/new/* 2>/dev/null | wc -l)
+			q=$(grep -l "^msgid: <kill-$ms@example.org>" "$QDIR"/*.env 2>/dev/null | wc -l)
+			(( n + q > 0 )) || { echo "kill at $ms ms: neither delivered nor queued" >&2; false; }
+		fi
+	done
+	(( ${#connected[@]} >= 3 ))
+	# Every entry left is whole: its envelope reads and its message exists.
+	for env in "$QDIR"/*.env; do
+		[[ -e $env ]] || continue
+		grep -q '^rcpt: bob@example.org$' "$env"
+		[[ -s ${env%.env}.msg ]]
+	done
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	sleep 1
+	for ms in "${connected[@]}"; do
+		n=$(grep -l "^Message-ID: <kill-$ms@example.org>" "$MTA_MAILDIR"/bob/new/* 2>/dev/null | wc -l)
+		# A kill between the server's 250 and the removal may give a copy more.
+		(( n == 1 || n == 2 )) || { echo "kill at $ms ms: $n copies" >&2; false; }
+	done
+	assert_equal "$(entries)" 0
+}
+
+@test "20 submissions while 3 flushes run: every message arrives exactly once" {
+	# Ten messages wait in the queue (server down) ...
+	down_config
+	for i in $(seq 10); do
+		printf 'Subject: old %s\nMessage-ID: <old-%s@example.org>\n\nx\n' "$i" "$i" |
+			"$OUTBOX" -C "$RC" bob@example.org 2>/dev/null
+	done
+	assert_equal "$(entries)" 10
+	# ... then, with the server up, 20 sends and 3 flushes race.
+	outbox_config "$RC"
+	pids=()
+	for i in $(seq 20); do
+		printf 'Subject: new %s\nMessage-ID: <new-%s@example.org>\n\nx\n' "$i" "$i" |
+			"$OUTBOX" -C "$RC" bob@example.org &
+		pids+=($!)
+		if (( i % 7 == 0 )); then "$OUTBOX" -C "$RC" -q & pids+=($!); fi
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	"$OUTBOX" -C "$RC" -q
+	maildir_wait bob 30 30
+	sleep 1
+	for id in $(seq 10 | sed 's/^/old-/') $(seq 20 | sed 's/^/new-/'); do
+		n=$(grep -l "^Message-ID: <$id@example.org>" "$MTA_MAILDIR"/bob/new/* | wc -l)
+		(( n == 1 )) || { echo "$id arrived $n times" >&2; false; }
+	done
+	assert_equal "$(entries)" 0
+}
+
+@test "backoff doubles from 5 minutes; expiry moves an entry to failed/" {
+	down_config
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	env=$(ls "$QDIR"/*.env)
+	grep -q '^next: 1800000300$' "$env"
+	OUTBOX_NOW=1800000400 run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75
+	grep -q '^attempts: 2$' "$env"
+	grep -q '^next: 1800001000$' "$env"
+	OUTBOX_NOW=1800001100 "$OUTBOX" -C "$RC" -q || true
+	grep -q '^next: 1800002300$' "$env"
+	# Six days later it has expired: failed/, shown by mailq, not deleted.
+	OUTBOX_NOW=$((1800000000 + 6 * 86400)) run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'failed: expired after 5 days in the queue; last error: '
+	assert_equal "$(entries)" 0
+	[[ -e $QDIR/failed/$(basename "$env") ]]
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '^[^ ]+ \(failed\)  .*error="expired after 5 days'
+}
+
+@test "mailq, -qI, -qR and --drop" {
+	down_config
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	"$OUTBOX" -C "$RC" carol@example.org <"$MSG" 2>/dev/null
+	run "$OUTBOX" -C "$RC" -bp
+	assert_equal "${#lines[@]}" 2
+	first=$(basename "$(ls "$QDIR"/*.env | head -1)" .env)
+	ln -sf "$OUTBOX" "$BATS_TEST_TMPDIR/mailq"
+	run "$BATS_TEST_TMPDIR/mailq" -C "$RC"
+	assert_line --regexp "^$first  "
+	run "$OUTBOX" --drop="$first"
+	assert_success
+	assert_equal "$(entries)" 1
+	run --separate-stderr "$OUTBOX" --drop=no-such-id
+	assert_equal "$status" 64
+	assert_regex "$stderr" 'no queue entry no-such-id'
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" -qR other
+	assert_equal "$(entries)" 1
+	run "$OUTBOX" -C "$RC" -qR default
+	assert_success
+	assert_equal "$(entries)" 0
+	maildir_wait catchall 1
+}
+
+@test "queue always: returns at once, then the message arrives" {
+	outbox_config "$RC" "queue always"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	for i in $(seq 50); do (( $(entries) == 0 )) && break; sleep 0.1; done
+	assert_equal "$(entries)" 0
+}
+
+@test "a successful send also delivers what is due for the account, on one connection" {
+	down_config
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	export OUTBOX_NOW=$(( $(date +%s) + 600 ))
+	outbox_config "$RC"
+	mta_log_mark
+	run "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: second\n\nx\n')
+	assert_success
+	maildir_wait bob 2
+	assert_equal "$(entries)" 0
+	mta_log_wait 'disconnect from'
+	run mta_log_since_mark
+	assert_output --regexp 'disconnect from .* mail=2 rcpt=2 bdat=2 quit=1'
+}
