@@ -16,6 +16,20 @@ struct run {
 	char			 helo[256];
 };
 
+/* One message to send: where it comes from and its envelope as given. */
+struct sendreq {
+	int		 in;		/* the message */
+	const char	*from;		/* -f or MAIL FROM; NULL: the account's */
+	char *const	*rcpts;		/* address lists */
+	int		 nrcpts;
+	int		 read_rcpts;	/* -t */
+	int		 dot_ends;	/* a lone "." ends the input */
+	int		 read_env_from;	/* --read-envelope-from */
+	const char	*fullname;	/* -F */
+	const char	*envid;		/* -V */
+	char		 queued_id[64];	/* out: the queue id when queued */
+};
+
 /* Print "outbox: account A: host:port: message" once, return the code. */
 int	 fail(const struct run *, const struct err *, int with_server);
 
@@ -27,7 +41,10 @@ void	 front_smtp_params(struct run *, struct smtp_params *);
 /* Make the named account current (no command-line values applied). */
 int	 front_use_account(struct run *, const char *, struct err *);
 
+/* Send one message with the current account; returns the exit code. */
+int	 send_message(struct run *, struct sendreq *, struct err *);
 int	 mode_send(struct run *, struct err *);
+int	 mode_smtp(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);
 int	 mode_flush(struct run *, struct err *);

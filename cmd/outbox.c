@@ -87,9 +87,9 @@ dispatch(struct run *r, struct err *e)
 	case MODE_SERVERINFO:
 		return mode_serverinfo(r, e);
 	case MODE_SMTP:
+		return mode_smtp(r, e);
 	case MODE_VERIFY:
-		err_set(e, ERR_USAGE, "-b%c is not supported yet",
-		    r->o->mode == MODE_SMTP ? 's' : 'v');
+		err_set(e, ERR_USAGE, "-bv is not supported yet");
 		return fail(r, e, 0);
 	case MODE_SEND:
 		break;

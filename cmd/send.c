@@ -21,6 +21,7 @@
 /* One submission's state, for reporting. */
 struct submission {
 	struct run		*r;
+	struct sendreq		*req;
 	struct msg		 m;
 	struct addrlist		 rcpts;
 	char			*sender;
@@ -97,12 +98,12 @@ static int
 choose_sender(struct submission *s, struct err *e)
 {
 	const struct account	*a = s->r->acct;
-	const struct opts	*o = s->r->o;
+	const char		*given = s->req->from;
 	const char		*from = acct_str(a, CF_FROM);
 
-	if (o->from != NULL && (acct_on(a, CF_ALLOW_FROM_OVERRIDE) ||
+	if (given != NULL && (acct_on(a, CF_ALLOW_FROM_OVERRIDE) ||
 	    from == NULL))
-		return parse_sender(o->from, &s->sender, e);
+		return parse_sender(given, &s->sender, e);
 	if (from != NULL)
 		s->sender = expand_from(a, from);
 	else if (acct_on(a, CF_AUTO_FROM) && acct_str(a, CF_MAILDOMAIN))
@@ -149,7 +150,7 @@ encode_name(const char *name)
 static void
 make_from_header(struct submission *s)
 {
-	const char	*name = s->r->o->fullname;
+	const char	*name = s->req->fullname;
 	char		*enc;
 
 	if (name == NULL)
@@ -180,8 +181,8 @@ spool(struct submission *s, struct err *e)
 	const char		*at = strrchr(s->sender, '@');
 
 	memset(&mo, 0, sizeof(mo));
-	mo.dot_ends = s->r->o->dot_ends;
-	mo.read_rcpts = s->r->o->read_rcpts;
+	mo.dot_ends = s->req->dot_ends;
+	mo.read_rcpts = s->req->read_rcpts;
 	mo.remove_bcc = acct_on(a, CF_REMOVE_BCC_HEADERS);
 	mo.undisclosed = acct_on(a, CF_UNDISCLOSED_RECIPIENTS);
 	mo.set_from = hdrmode(a, CF_SET_FROM_HEADER);
@@ -190,19 +191,19 @@ spool(struct submission *s, struct err *e)
 	mo.from_hdr = s->from_hdr;
 	mo.msgid_domain = at && at[1] ? at + 1 : s->r->helo;
 	mo.spool_fd = s->spooling ? s->qe.fd : -1;
-	return msg_spool(STDIN_FILENO, &mo, &s->m, e);
+	return msg_spool(s->req->in, &mo, &s->m, e);
 }
 
 static int
 collect_rcpts(struct submission *s, struct err *e)
 {
-	const struct opts	*o = s->r->o;
+	const struct sendreq	*q = s->req;
 	struct addrlist		 l = { 0 };
 	size_t			 i;
 	int			 k;
 
-	for (k = 0; k < o->nrcpts; k++) {
-		if (addr_parse_list(&l, o->rcpts[k], e) == -1) {
+	for (k = 0; k < q->nrcpts; k++) {
+		if (addr_parse_list(&l, q->rcpts[k], e) == -1) {
 			e->cls = ERR_USAGE;
 			addrlist_free(&l);
 			return -1;
@@ -318,7 +319,7 @@ make_envelope(const struct submission *s, struct smtp_envelope *env)
 	env->dsn_return = acct_str(a, CF_DSN_RETURN);
 	if (env->dsn_return != NULL && strcmp(env->dsn_return, "off") == 0)
 		env->dsn_return = NULL;
-	env->envid = s->r->o->envid;
+	env->envid = s->req->envid;
 }
 
 /*
@@ -399,6 +400,7 @@ queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
 		fprintf(stderr, "outbox: %s\n", e2.msg);
 	fprintf(stderr, "outbox: account %s: queued as %s; it will be sent "
 	    "again later, or now with outbox -q\n", s->r->acct->name, qe->id);
+	snprintf(s->req->queued_id, sizeof(s->req->queued_id), "%s", qe->id);
 	/* Permanent refusals of other recipients still count. */
 	return ex == EX_TEMPFAIL ? EX_OK : ex;
 }
@@ -473,7 +475,7 @@ prepare(struct submission *s, struct err *e)
 	queue_start(s);
 	if (spool(s, e) == -1 || collect_rcpts(s, e) == -1)
 		return -1;
-	if (s->r->o->read_env_from) {
+	if (s->req->read_env_from) {
 		if (s->m.from_addr == NULL)
 			return err_set(e, ERR_DATA, "--read-envelope-from: the "
 			    "message has no From header");
@@ -484,18 +486,18 @@ prepare(struct submission *s, struct err *e)
 }
 
 int
-mode_send(struct run *r, struct err *e)
+send_message(struct run *r, struct sendreq *req, struct err *e)
 {
 	struct submission	s;
 	int			ex;
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
+	s.req = req;
 	s.start = now_ms();
 	s.m.fd = -1;
 	s.qe.fd = -1;
-	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+	req->queued_id[0] = '\0';
 	if (prepare(&s, e) == -1) {
 		if (s.spooling)
 			queue_discard(&s.q, &s.qe);
@@ -521,4 +523,25 @@ out:
 		queue_close(&s.q);
 	}
 	return ex;
+}
+
+int
+mode_send(struct run *r, struct err *e)
+{
+	const struct opts	*o = r->o;
+	struct sendreq		 req;
+
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	memset(&req, 0, sizeof(req));
+	req.in = STDIN_FILENO;
+	req.from = o->from;
+	req.rcpts = o->rcpts;
+	req.nrcpts = o->nrcpts;
+	req.read_rcpts = o->read_rcpts;
+	req.dot_ends = o->dot_ends;
+	req.read_env_from = o->read_env_from;
+	req.fullname = o->fullname;
+	req.envid = o->envid;
+	return send_message(r, &req, e);
 }

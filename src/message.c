@@ -373,8 +373,8 @@ read_input(int fd, struct spooler *s, struct err *e)
 	return 0;
 }
 
-static int
-open_spool(const char *dir, struct err *e)
+int
+msg_tmpfile(const char *dir, struct err *e)
 {
 	char	*path;
 	int	 fd;
@@ -405,7 +405,7 @@ msg_spool(int fd, const struct msg_opts *o, struct msg *m, struct err *e)
 	if (o->spool_fd >= 0)
 		m->fd = fcntl(o->spool_fd, F_DUPFD_CLOEXEC, 0);
 	else
-		m->fd = open_spool(o->spool_dir, e);
+		m->fd = msg_tmpfile(o->spool_dir, e);
 	if (m->fd == -1)
 		return o->spool_fd >= 0 ? err_sys(e, ERR_OS, "dup") : -1;
 	s = xcalloc(1, sizeof(*s));

@@ -54,6 +54,9 @@ int	 msg_write_raw(struct msg *, msg_writer, void *, struct err *);
 int	 msg_write_dotted(struct msg *, msg_writer, void *, struct err *);
 void	 msg_free(struct msg *);
 
+/* An unlinked temporary file in dir ($TMPDIR or /tmp when NULL). */
+int	 msg_tmpfile(const char *dir, struct err *);
+
 /* RFC 5322 date of now, for Date: and logs. */
 void	 msg_date(char *, size_t);
 
