@@ -54,6 +54,7 @@ static const struct {
 	{ "aliases",			"aliases",		1 },
 	{ "queue",			"queue",		2 },
 	{ "queue-lifetime",		"queue_lifetime",	1 },
+	{ "all-or-nothing",		"all_or_nothing",	2 },
 };
 
 #define NSETTERS	(sizeof(setters) / sizeof(setters[0]))
@@ -365,6 +366,7 @@ usage_print(FILE *fp)
 "  --set-date-header --set-msgid-header --remove-bcc-headers\n"
 "  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
+"  --all-or-nothing\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
 "  -q; ignored: -oX -A -G -h -m -n -U -c\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"

@@ -89,8 +89,7 @@ dispatch(struct run *r, struct err *e)
 	case MODE_SMTP:
 		return mode_smtp(r, e);
 	case MODE_VERIFY:
-		err_set(e, ERR_USAGE, "-bv is not supported yet");
-		return fail(r, e, 0);
+		return mode_verify(r, e);
 	case MODE_SEND:
 		break;
 	}

@@ -12,6 +12,7 @@
 #include <gnutls/gnutls.h>
 
 #include "front.h"
+#include "../src/aliases.h"
 #include "../src/log.h"
 #include "../src/message.h"
 #include "../src/queue.h"
@@ -94,6 +95,29 @@ parse_sender(const char *v, char **out, struct err *e)
 	return 0;
 }
 
+/*
+ * No from configured (cron's mail, often): the login name as an address
+ * when it is one, else the user at this host's domain, or at the
+ * server's domain when this host has no domain name.
+ */
+static char *
+default_sender(const struct account *a)
+{
+	const char	*user = acct_str(a, CF_USER), *host, *dot;
+	char		 fqdn[256];
+
+	if (user != NULL && strchr(user, '@') != NULL)
+		return xstrdup(user);
+	local_hostname(fqdn, sizeof(fqdn));
+	if (strchr(fqdn, '.') != NULL)
+		return xasprintf("%s@%s", login_name(), fqdn);
+	host = acct_str(a, CF_HOST);
+	dot = strchr(host, '.');
+	if (dot != NULL && strchr(dot + 1, '.') != NULL)
+		host = dot + 1;
+	return xasprintf("%s@%s", login_name(), host);
+}
+
 static int
 choose_sender(struct submission *s, struct err *e)
 {
@@ -109,7 +133,7 @@ choose_sender(struct submission *s, struct err *e)
 	else if (acct_on(a, CF_AUTO_FROM) && acct_str(a, CF_MAILDOMAIN))
 		s->sender = expand_from(a, "%U@%M");
 	else
-		s->sender = expand_from(a, "%U@%H");
+		s->sender = default_sender(a);
 	return 0;
 }
 
@@ -195,6 +219,22 @@ spool(struct submission *s, struct err *e)
 }
 
 static int
+expand_aliases(struct submission *s, struct err *e)
+{
+	const char	*path = acct_str(s->r->acct, CF_ALIASES);
+	struct aliases	 al;
+	int		 rv;
+
+	if (path == NULL)
+		return 0;
+	if (aliases_load(&al, path, e) == -1)
+		return -1;
+	rv = aliases_expand(&al, &s->rcpts, e);
+	aliases_free(&al);
+	return rv;
+}
+
+static int
 collect_rcpts(struct submission *s, struct err *e)
 {
 	const struct sendreq	*q = s->req;
@@ -215,6 +255,8 @@ collect_rcpts(struct submission *s, struct err *e)
 		if (!addrlist_has(&s->rcpts, l.v[i]))
 			addrlist_add(&s->rcpts, l.v[i]);
 	addrlist_free(&l);
+	if (expand_aliases(s, e) == -1)
+		return -1;
 	if (s->rcpts.n == 0)
 		return err_set(e, ERR_USAGE, "no recipients: give them as "
 		    "arguments, or use -t to read them from the message");
@@ -320,6 +362,7 @@ make_envelope(const struct submission *s, struct smtp_envelope *env)
 	if (env->dsn_return != NULL && strcmp(env->dsn_return, "off") == 0)
 		env->dsn_return = NULL;
 	env->envid = s->req->envid;
+	env->all_or_nothing = acct_on(a, CF_ALL_OR_NOTHING);
 }
 
 /*
@@ -544,4 +587,38 @@ mode_send(struct run *r, struct err *e)
 	req.fullname = o->fullname;
 	req.envid = o->envid;
 	return send_message(r, &req, e);
+}
+
+/* -bv: the envelope as it would be sent, with aliases resolved; no mail. */
+int
+mode_verify(struct run *r, struct err *e)
+{
+	const struct opts	*o = r->o;
+	const struct account	*a;
+	struct submission	 s;
+	struct sendreq		 req;
+	size_t			 i;
+	int			 ex = EX_OK;
+
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	a = r->acct;
+	memset(&s, 0, sizeof(s));
+	memset(&req, 0, sizeof(req));
+	req.from = o->from;
+	req.rcpts = o->rcpts;
+	req.nrcpts = o->nrcpts;
+	s.r = r;
+	s.req = &req;
+	if (choose_sender(&s, e) == -1 || collect_rcpts(&s, e) == -1)
+		ex = fail(r, e, 0);
+	else {
+		printf("sender <%s>, account %s, server %s:%s\n", s.sender,
+		    a->name, acct_str(a, CF_HOST), acct_str(a, CF_PORT));
+		for (i = 0; i < s.rcpts.n; i++)
+			printf("<%s>... deliverable\n", s.rcpts.v[i]);
+	}
+	addrlist_free(&s.rcpts);
+	free(s.sender);
+	return ex;
 }

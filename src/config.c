@@ -88,8 +88,8 @@ static const struct cfrow {
 	{ "syslog",		CF_SYSLOG,		T_SYSLOG, NULL },
 	{ "queue",		CF_QUEUE,		T_QUEUE, NULL },
 	{ "queue_lifetime",	CF_QUEUE_LIFETIME,	T_INT, NULL },
-	{ "aliases",		CF_ALIASES,		T_UNSUPPORTED,
-	    "alias files are not supported yet; give full addresses" },
+	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
+	{ "all_or_nothing",	CF_ALL_OR_NOTHING,	T_BOOL, NULL },
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
@@ -941,6 +941,7 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_UNDISCLOSED_RECIPIENTS, "off");
 	set_default(a, CF_AUTO_FROM, "off");
 	set_default(a, CF_QUEUE, "on");
+	set_default(a, CF_ALL_OR_NOTHING, "off");
 	set_default(a, CF_QUEUE_LIFETIME, "5");
 	if (strcmp(a->val[CF_AUTH], "off") != 0 && a->val[CF_USER] == NULL &&
 	    strcmp(a->val[CF_AUTH], "external") != 0)
