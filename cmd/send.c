@@ -125,6 +125,13 @@ choose_sender(struct submission *s, struct err *e)
 	const char		*given = s->req->from;
 	const char		*from = acct_str(a, CF_FROM);
 
+	/*
+	 * A bare local name (cronie's "-f root") cannot be an envelope
+	 * sender at a submission server: the account's own is used instead.
+	 */
+	if (given != NULL && *given != '\0' && strchr(given, '@') == NULL &&
+	    strcmp(given, "<>") != 0)
+		given = NULL;
 	if (given != NULL && (acct_on(a, CF_ALLOW_FROM_OVERRIDE) ||
 	    from == NULL))
 		return parse_sender(given, &s->sender, e);
@@ -573,6 +580,8 @@ mode_send(struct run *r, struct err *e)
 {
 	const struct opts	*o = r->o;
 	struct sendreq		 req;
+	off_t			 start;
+	int			 ex;
 
 	if (front_account(r, e) == -1)
 		return fail(r, e, 0);
@@ -586,7 +595,15 @@ mode_send(struct run *r, struct err *e)
 	req.read_env_from = o->read_env_from;
 	req.fullname = o->fullname;
 	req.envid = o->envid;
-	return send_message(r, &req, e);
+	start = lseek(STDIN_FILENO, 0, SEEK_CUR);
+	ex = send_message(r, &req, e);
+	/*
+	 * Not sent: leave a regular-file stdin where it was, for callers
+	 * such as bsd-mailx that save the message from it (dead.letter).
+	 */
+	if (ex != EX_OK && start != -1)
+		lseek(STDIN_FILENO, start, SEEK_SET);
+	return ex;
 }
 
 /* -bv: the envelope as it would be sent, with aliases resolved; no mail. */

@@ -402,12 +402,13 @@ msg_spool(int fd, const struct msg_opts *o, struct msg *m, struct err *e)
 	int		 rv;
 
 	memset(m, 0, sizeof(*m));
-	if (o->spool_fd >= 0)
+	/* fd 0 is the caller's stdin, never a spool: a zeroed opts is safe. */
+	if (o->spool_fd > 0)
 		m->fd = fcntl(o->spool_fd, F_DUPFD_CLOEXEC, 0);
 	else
 		m->fd = msg_tmpfile(o->spool_dir, e);
 	if (m->fd == -1)
-		return o->spool_fd >= 0 ? err_sys(e, ERR_OS, "dup") : -1;
+		return o->spool_fd > 0 ? err_sys(e, ERR_OS, "dup") : -1;
 	s = xcalloc(1, sizeof(*s));
 	s->o = o;
 	s->m = m;

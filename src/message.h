@@ -25,7 +25,7 @@ struct msg_opts {
 	const char	*from_hdr;	/* From: value to add, e.g. "A <a@x>" */
 	const char	*msgid_domain;
 	const char	*spool_dir;	/* NULL: $TMPDIR or /tmp */
-	int		 spool_fd;	/* write here (a queue file); -1: make one */
+	int		 spool_fd;	/* write here (a queue file); <= 0: make one */
 };
 
 struct msg {
