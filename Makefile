@@ -4,17 +4,27 @@
 #   make check      build and run every test (installs what it needs)
 #   make check SANITIZE=1   the same, built with ASan and UBSan
 #   make demo       send a message through a throwaway local server
-#   make install    PREFIX, DESTDIR, BINDIR, MANDIR are honoured
+#   make install    PREFIX, DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR,
+#                   FISHCOMPDIR and SYSTEMDUSERUNITDIR are honoured
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 # Where install-sendmail puts its links: the paths callers use.
 SENDMAIL ?= /usr/sbin/sendmail
 MAILQ	?= /usr/bin/mailq
-MANDIR	?= $(PREFIX)/share/man
-BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
-FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DATADIR	?= $(PREFIX)/share
+MANDIR	?= $(DATADIR)/man
+# bash-completion's own completionsdir when pkg-config knows it, taken under
+# our DATADIR (its .pc file has datadir=/usr/share: as it is, a /usr/local or
+# ~/.local install would write into /usr/share).
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --define-variable=datadir=$(DATADIR) \
+	--variable=completionsdir bash-completion 2>/dev/null),$(BASHCOMPDEF))
+BASHCOMPDEF  = $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+# systemd user units (contrib/systemd): @BINDIR@ in them becomes $(BINDIR).
+SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSTEMD_UNITS = outbox-flush.service outbox-flush.timer
 
 PKG_CONFIG ?= pkg-config
 PKGS	= gnutls libgsasl libsecret-1
@@ -37,7 +47,7 @@ SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
 	  src/message.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
 	  src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c
+	  cmd/bs.c cmd/password.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 
@@ -67,7 +77,8 @@ demo: deps outbox
 install: outbox
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR) \
-	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+	    $(DESTDIR)$(SYSTEMDUSERUNITDIR)
 	install -m 755 outbox $(DESTDIR)$(BINDIR)/outbox
 	install -m 644 man/outbox.1 $(DESTDIR)$(MANDIR)/man1/outbox.1
 	install -m 644 man/outbox.conf.5 $(DESTDIR)$(MANDIR)/man5/outbox.conf.5
@@ -75,6 +86,11 @@ install: outbox
 	install -m 644 completions/_outbox $(DESTDIR)$(ZSHCOMPDIR)/_outbox
 	install -m 644 completions/outbox.fish \
 	    $(DESTDIR)$(FISHCOMPDIR)/outbox.fish
+	for u in $(SYSTEMD_UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/$$u \
+	        >$(DESTDIR)$(SYSTEMDUSERUNITDIR)/$$u && \
+	    chmod 644 $(DESTDIR)$(SYSTEMDUSERUNITDIR)/$$u || exit 1; \
+	done
 
 # Opt-in: make outbox the system's sendmail and mailq.  Refuses to replace
 # a real file (an installed MTA); remove that package first.
@@ -91,7 +107,8 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/outbox $(DESTDIR)$(MANDIR)/man1/outbox.1 \
 	    $(DESTDIR)$(MANDIR)/man5/outbox.conf.5 \
 	    $(DESTDIR)$(BASHCOMPDIR)/outbox $(DESTDIR)$(ZSHCOMPDIR)/_outbox \
-	    $(DESTDIR)$(FISHCOMPDIR)/outbox.fish
+	    $(DESTDIR)$(FISHCOMPDIR)/outbox.fish \
+	    $(SYSTEMD_UNITS:%=$(DESTDIR)$(SYSTEMDUSERUNITDIR)/%)
 	@for f in $(DESTDIR)$(SENDMAIL) $(DESTDIR)$(MAILQ); do \
 	    if [ "$$(readlink $$f)" = "$(BINDIR)/outbox" ]; then rm -f $$f; fi; \
 	done

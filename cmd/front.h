@@ -46,6 +46,8 @@ int	 send_message(struct run *, struct sendreq *, struct err *);
 int	 mode_send(struct run *, struct err *);
 int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
+int	 mode_store_password(struct run *, struct err *);
+int	 mode_forget_password(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);
 int	 mode_flush(struct run *, struct err *);

@@ -62,6 +62,7 @@ static const struct {
 
 enum {
 	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
+	OPT_STORE_PW, OPT_FORGET_PW,
 };
 
 static void
@@ -91,6 +92,8 @@ long_options(void)
 		    OPT_READ_ENV_FROM },
 		{ "flush",		no_argument,	   NULL, OPT_FLUSH },
 		{ "drop",		required_argument, NULL, OPT_DROP },
+		{ "store-password",	no_argument,	   NULL, OPT_STORE_PW },
+		{ "forget-password",	no_argument,	   NULL, OPT_FORGET_PW },
 	};
 	size_t		 nfixed = sizeof(fixed) / sizeof(fixed[0]), i;
 	struct option	*lo = xcalloc(nfixed + NSETTERS + 1, sizeof(*lo));
@@ -258,6 +261,12 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 		o->mode = MODE_DROP;
 		o->flush_id = optarg;
 		return 0;
+	case OPT_STORE_PW:
+		o->mode = MODE_STORE_PW;
+		return 0;
+	case OPT_FORGET_PW:
+		o->mode = MODE_FORGET_PW;
+		return 0;
 	}
 	if (c >= SETTER_BASE && c < SETTER_BASE + (int)NSETTERS) {
 		add_override(o, setters[c - SETTER_BASE].cmd,
@@ -336,6 +345,7 @@ usage_print(FILE *fp)
 "              [-N dsn] [-R ret] [-V envid] [--] [recipient ...]\n"
 "       outbox -P | -S | --version | --help [-a account] [-C file]\n"
 "       outbox -q [-v] [-qI id] [-qR account] | -bp | --drop=id\n"
+"       outbox --store-password | --forget-password [-a account]\n"
 "\n"
 "Reads a message on standard input and submits it to the account's server.\n"
 "\n"
@@ -355,6 +365,8 @@ usage_print(FILE *fp)
 "  -S, --serverinfo          show what the server offers\n"
 "  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"
 "      --drop=ID             remove a queue entry\n"
+"      --store-password      store the account's password in the keyring\n"
+"      --forget-password     remove it from the keyring\n"
 "      --version             show versions\n"
 "      --help                show this help\n"
 "Config commands as options: --host --port --timeout --protocol --domain\n"

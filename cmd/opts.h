@@ -12,6 +12,8 @@ enum mode {
 	MODE_VERIFY,		/* -bv */
 	MODE_FLUSH,		/* -q, --flush */
 	MODE_DROP,		/* --drop ID */
+	MODE_STORE_PW,		/* --store-password */
+	MODE_FORGET_PW,		/* --forget-password */
 	MODE_PRETEND,		/* -P */
 	MODE_SERVERINFO,	/* -S, --serverinfo */
 	MODE_VERSION,

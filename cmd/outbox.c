@@ -82,6 +82,10 @@ dispatch(struct run *r, struct err *e)
 		return mode_flush(r, e);
 	case MODE_DROP:
 		return mode_drop(r, e);
+	case MODE_STORE_PW:
+		return mode_store_password(r, e);
+	case MODE_FORGET_PW:
+		return mode_forget_password(r, e);
 	case MODE_PRETEND:
 		return mode_pretend(r, stdout, e);
 	case MODE_SERVERINFO:

@@ -26,6 +26,22 @@ _outbox_accounts()
 	sed -n 's/^[[:space:]]*account[[:space:]]\{1,\}\([^[:space:]:]\{1,\}\).*/\1/p' "$conf"
 }
 
+# Queue ids: the entries of the queue and, with "failed", those given up.
+_outbox_queue_ids()
+{
+	local d f
+	if [[ $XDG_STATE_HOME == /* ]]; then
+		d=$XDG_STATE_HOME/outbox/queue
+	else
+		d=$HOME/.local/state/outbox/queue
+	fi
+	for f in "$d"/*.env ${1:+"$d"/failed/*.env}; do
+		[[ -e $f ]] || continue
+		f=${f##*/}
+		printf '%s\n' "${f%.env}"
+	done
+}
+
 _outbox()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -44,8 +60,14 @@ _outbox()
 	fi
 
 	case $opt in
-	-a | --account)
+	-a | --account | -qR)
 		COMPREPLY=($(compgen -W "$(_outbox_accounts)" -- "$cur"))
+		return ;;
+	-qI)
+		COMPREPLY=($(compgen -W "$(_outbox_queue_ids)" -- "$cur"))
+		return ;;
+	--drop)
+		COMPREPLY=($(compgen -W "$(_outbox_queue_ids failed)" -- "$cur"))
 		return ;;
 	-C | --file | -X | --logfile | --aliases | --tls-trust-file | \
 	--tls-crl-file | --tls-key-file | --tls-cert-file | -A)
@@ -53,10 +75,13 @@ _outbox()
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--tls | --tls-starttls | --tls-certcheck | --auto-from | \
-	--allow-from-override | --remove-bcc-headers | --undisclosed-recipients)
+	--allow-from-override | --remove-bcc-headers | --undisclosed-recipients | \
+	--all-or-nothing)
 		[[ $eq ]] && vals="on off" ;;
 	--set-from-header | --set-date-header | --set-msgid-header)
 		[[ $eq ]] && vals="auto on off" ;;
+	--queue)
+		[[ $eq ]] && vals="on off always" ;;
 	--auth)
 		[[ $eq ]] && vals="on off plain login cram-md5 scram-sha-1 scram-sha-1-plus
 		    scram-sha-256 scram-sha-256-plus external gssapi" ;;
@@ -74,7 +99,7 @@ _outbox()
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \
-	--logfile-time-format | --from | --from-full-name)
+	--logfile-time-format | --from | --from-full-name | --queue-lifetime)
 		return ;;
 	esac
 	if [[ -n $vals ]]; then
@@ -84,9 +109,9 @@ _outbox()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-a -C -d -F -f -i -N -P -R -r -S -t -V -v
-		    -bm -bs -bp -bi -bv -B -I -q -X -oi -o -A -c -G -h -L -m -n
-		    -O -U --account= --file= --debug --from= --from-full-name=
-		    --read-recipients --read-envelope-from --dsn-notify=
+		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -X -oi -o -A -c -G -h -L
+		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
+		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
 		    --dsn-return= --pretend --serverinfo --version --help --host=
 		    --port= --timeout= --protocol= --domain= --auth --user=
 		    --passwordeval= --tls --tls-starttls --tls-trust-file=
@@ -96,7 +121,9 @@ _outbox()
 		    --proxy-host= --proxy-port= --socket= --maildomain= --auto-from
 		    --allow-from-override --set-from-header --set-date-header
 		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
-		    --logfile= --logfile-time-format= --syslog --aliases=' \
+		    --logfile= --logfile-time-format= --syslog --aliases= --queue
+		    --queue-lifetime= --all-or-nothing --store-password
+		    --forget-password' \
 		    -- "$cur"))
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 	fi

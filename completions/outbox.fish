@@ -25,6 +25,20 @@ function __outbox_accounts
     string replace -rf '^\s*account\s+([^\s:]+).*' '$1' <$conf
 end
 
+# Queue ids: the entries of the queue and, with "failed", those given up.
+function __outbox_queue_ids
+    set -l d ~/.local/state/outbox/queue
+    string match -q '/*' -- "$XDG_STATE_HOME"; and set d $XDG_STATE_HOME/outbox/queue
+    set -l files $d/*.env
+    test "$argv[1]" = failed; and set -a files $d/failed/*.env
+    string replace -r '^.*/(.*)\.env$' '$1' -- $files
+end
+
+# The word before the cursor is $argv[1].
+function __outbox_prev_is
+    test (commandline -opc)[-1] = $argv[1]
+end
+
 set -l onoff 'on off'
 set -l auto 'auto on off'
 
@@ -40,13 +54,15 @@ complete -c outbox -s f -l from -x -d 'Envelope sender'
 complete -c outbox -s r -x -d 'Envelope sender'
 complete -c outbox -s i -d 'A line with a single dot does not end input'
 complete -c outbox -s N -l dsn-notify -x -a 'never success failure delay off' -d 'DSN conditions'
-complete -c outbox -s R -x -a 'hdrs full' -d 'What a DSN returns'
+complete -c outbox -s R -n 'not __outbox_prev_is -qR' -x -a 'hdrs full' -d 'What a DSN returns'
 complete -c outbox -l dsn-return -x -a 'headers full off' -d 'What a DSN returns'
 complete -c outbox -s t -l read-recipients -d 'Add recipients from To, Cc and Bcc'
 complete -c outbox -s V -x -d 'DSN envelope id'
 complete -c outbox -l read-envelope-from -d 'Take the envelope sender from From:'
 complete -c outbox -s P -l pretend -d 'Show the account as resolved, send nothing'
 complete -c outbox -s S -l serverinfo -d 'Show what the server offers'
+complete -c outbox -l store-password -d 'Store the password in the keyring'
+complete -c outbox -l forget-password -d 'Remove the password from the keyring'
 complete -c outbox -l version -d 'Show versions'
 complete -c outbox -l help -d 'Show help'
 
@@ -86,12 +102,20 @@ complete -c outbox -s X -l logfile -r -F -d 'Log file'
 complete -c outbox -l logfile-time-format -x -d 'strftime format'
 complete -c outbox -l syslog -f -a 'on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'Log to syslog'
 complete -c outbox -l aliases -r -F -d 'Aliases file'
+complete -c outbox -l queue -f -a 'on off always' -d 'Queue on a temporary failure'
+complete -c outbox -l queue-lifetime -x -d 'Days an entry may stay queued'
+complete -c outbox -l all-or-nothing -f -a $onoff -d 'Send nothing unless every recipient is accepted'
+
+# The queue.
+complete -c outbox -s q -l flush -f -d 'Send what is queued now'
+complete -c outbox -n '__outbox_prev_is -qI' -x -a '(__outbox_queue_ids)' -d 'Queue id'
+complete -c outbox -n '__outbox_prev_is -qR' -x -a '(__outbox_accounts)' -d Account
+complete -c outbox -l drop -x -a '(__outbox_queue_ids failed)' -d 'Remove a queue entry'
 
 # Sendmail compatibility.
 complete -c outbox -s b -x -a 'm\tsend s\t"SMTP on stdin" p\t"list queue" i\tnewaliases v\tverify' -d 'Sendmail mode'
 complete -c outbox -s B -x -a '7BIT 8BITMIME' -d 'Body type'
 complete -c outbox -s I -d Newaliases
-complete -c outbox -s q -f -d 'Process the queue'
 complete -c outbox -s o -x -a i -d 'Sendmail option (only -oi matters)'
 complete -c outbox -s A -r -d Ignored
 complete -c outbox -s c -d Ignored

@@ -97,12 +97,12 @@ static const struct cfrow {
 static const char *const auth_values[] = {
 	"on", "off", "plain", "login", "cram-md5", "scram-sha-1",
 	"scram-sha-1-plus", "scram-sha-256", "scram-sha-256-plus", "external",
-	"gssapi", NULL
+	"gssapi", "oauthbearer", "xoauth2", NULL
 };
 
 /* msmtp knows these; outbox cannot do them (yet). */
 static const char *const auth_unsupported[] = {
-	"digest-md5", "ntlm", "oauthbearer", "xoauth2", NULL
+	"digest-md5", "ntlm", NULL
 };
 
 static const char *const syslog_facilities[] = {

@@ -11,6 +11,11 @@
 struct sasl {
 	Gsasl		*ctx;
 	Gsasl_session	*sess;
+	/* OAuth 2.0 bearer mechanisms, which gsasl does not have. */
+	int		 bearer;	/* 1 XOAUTH2, 2 OAUTHBEARER */
+	int		 sent;
+	char		*user;
+	char		*token;
 };
 
 /* Strongest first.  Mechanisms that reveal the password come last. */
@@ -31,7 +36,8 @@ static const struct {
 #define NPREFS	(sizeof(prefs) / sizeof(prefs[0]))
 
 /* Mechanisms that can be named with auth but are not picked by "auth on". */
-static const char *const others[] = { "EXTERNAL", "GSSAPI", NULL };
+static const char *const others[] = { "EXTERNAL", "GSSAPI", "XOAUTH2",
+    "OAUTHBEARER", NULL };
 
 static const char *
 canonical(const char *want)
@@ -67,6 +73,9 @@ reveals_password(const char *mech)
 {
 	size_t	i;
 
+	if (strcasecmp(mech, "XOAUTH2") == 0 ||
+	    strcasecmp(mech, "OAUTHBEARER") == 0)
+		return 1;		/* a bearer token is a password */
 	for (i = 0; i < NPREFS; i++)
 		if (strcasecmp(prefs[i].name, mech) == 0)
 			return prefs[i].sends_password;
@@ -127,6 +136,13 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 	struct sasl	*s = xcalloc(1, sizeof(*s));
 	int		 rv;
 
+	if (strcmp(mech, "XOAUTH2") == 0 || strcmp(mech, "OAUTHBEARER") == 0) {
+		s->bearer = strcmp(mech, "XOAUTH2") == 0 ? 1 : 2;
+		s->user = xstrdup(c->user ? c->user : "");
+		s->token = xstrdup(c->password ? c->password : "");
+		*out = s;
+		return 0;
+	}
 	if ((rv = gsasl_init(&s->ctx)) != GSASL_OK) {
 		free(s);
 		return err_set(e, ERR_SOFTWARE, "SASL: %s", gsasl_strerror(rv));
@@ -154,12 +170,44 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 	return 0;
 }
 
+/*
+ * XOAUTH2 and OAUTHBEARER (RFC 7628): the token goes in the initial
+ * response; a challenge after it carries the server's error, which is
+ * acknowledged ("" or ^A) so that the server sends its final refusal.
+ */
+static int
+bearer_step(struct sasl *s, char **out, struct err *e)
+{
+	struct buf	 b = { 0 };
+	size_t		 len;
+	int		 rv;
+
+	if (s->sent) {
+		*out = xstrdup(s->bearer == 1 ? "" : "AQ==");
+		return 1;
+	}
+	s->sent = 1;
+	if (s->bearer == 1)
+		buf_addf(&b, "user=%s\001auth=Bearer %s\001\001", s->user,
+		    s->token);
+	else
+		buf_addf(&b, "n,a=%s,\001auth=Bearer %s\001\001", s->user,
+		    s->token);
+	rv = gsasl_base64_to(b.p, b.len, out, &len);
+	buf_wipe(&b);
+	if (rv != GSASL_OK)
+		return err_set(e, ERR_SOFTWARE, "SASL: %s", gsasl_strerror(rv));
+	return 0;
+}
+
 int
 sasl_step(struct sasl *s, const char *in, char **out, struct err *e)
 {
 	int	rv;
 
 	*out = NULL;
+	if (s->bearer)
+		return bearer_step(s, out, e);
 	rv = gsasl_step64(s->sess, in, out);
 	if (rv == GSASL_OK)
 		return 1;
@@ -175,12 +223,15 @@ sasl_end(struct sasl *s)
 {
 	if (s == NULL)
 		return;
+	free(s->user);
+	secret_free(s->token);
 	if (s->sess != NULL) {
 		/* Do not leave the password in gsasl's memory. */
 		gsasl_property_set(s->sess, GSASL_PASSWORD, NULL);
 		gsasl_finish(s->sess);
 	}
-	gsasl_done(s->ctx);
+	if (s->ctx != NULL)
+		gsasl_done(s->ctx);
 	free(s);
 }
 

@@ -83,6 +83,10 @@ struct libsecret {
 		    ...);
 	void	 (*pwfree)(gchar *);
 	void	 (*errfree)(GError *);
+	gboolean (*store)(const SecretSchema *, const gchar *, const gchar *,
+		    const gchar *, GCancellable *, GError **, ...);
+	gboolean (*clear)(const SecretSchema *, GCancellable *, GError **,
+		    ...);
 };
 
 static int
@@ -96,7 +100,10 @@ load_libsecret(struct libsecret *ls, struct err *e)
 	*(void **)&ls->lookup = dlsym(ls->h, "secret_password_lookup_sync");
 	*(void **)&ls->pwfree = dlsym(ls->h, "secret_password_free");
 	*(void **)&ls->errfree = dlsym(ls->h, "g_error_free");
-	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL)
+	*(void **)&ls->store = dlsym(ls->h, "secret_password_store_sync");
+	*(void **)&ls->clear = dlsym(ls->h, "secret_password_clear_sync");
+	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL ||
+	    ls->store == NULL || ls->clear == NULL)
 		return err_set(e, ERR_SOFTWARE, "libsecret lacks a function "
 		    "outbox needs");
 	return 0;
@@ -174,13 +181,25 @@ explain_dbus(const char *msg)
 }
 
 static int
+keyring_error(struct libsecret *ls, GError *gerr, const struct secret_query *q,
+    const char *what, struct err *e)
+{
+	char		 msg[300];
+	const char	*why;
+
+	sanitize(msg, sizeof(msg), gerr->message, strlen(gerr->message));
+	ls->errfree(gerr);
+	why = explain_dbus(msg);
+	return err_set(e, ERR_TEMP, "account %s: cannot %s the keyring: %s",
+	    q->account, what, why ? why : msg);
+}
+
+static int
 keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 {
 	struct libsecret	 ls;
 	GError			*gerr = NULL;
 	gchar			*v;
-	char			 msg[300];
-	const char		*why;
 
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
@@ -193,13 +212,8 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 	if (v == NULL && gerr == NULL)
 		v = ls.lookup(&network_schema, NULL, &gerr, "user", q->user,
 		    "protocol", "smtp", "server", q->host, NULL);
-	if (gerr != NULL) {
-		sanitize(msg, sizeof(msg), gerr->message, strlen(gerr->message));
-		ls.errfree(gerr);
-		why = explain_dbus(msg);
-		return err_set(e, ERR_TEMP, "account %s: cannot read the "
-		    "keyring: %s", q->account, why ? why : msg);
-	}
+	if (gerr != NULL)
+		return keyring_error(&ls, gerr, q, "read", e);
 	if (v == NULL)
 		return 1;
 	*pw = xstrdup(v);
@@ -208,32 +222,49 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 	return 0;
 }
 
+/*
+ * Read one line into b; on a terminal (tty), ask with msg and turn echo
+ * off meanwhile.  Returns 0 when a line ended, -1 at EOF first.
+ */
 static int
-prompt(const struct secret_query *q, char **pw, struct err *e)
+read_secret_line(int fd, int tty, const char *msg, struct buf *b)
 {
-	struct termios	 old, noecho;
-	struct buf	 b = { 0 };
-	char		 c, *msg;
-	ssize_t		 n;
-	int		 fd;
+	struct termios	old, noecho;
+	ssize_t		n;
+	char		c;
 
-	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
-		return 1;
-	msg = xasprintf("password for %s at %s: ", q->user, q->host);
-	write_all(fd, msg, strlen(msg));
-	free(msg);
-	if (tcgetattr(fd, &old) == 0) {
+	if (tty) {
+		write_all(fd, msg, strlen(msg));
+		tcgetattr(fd, &old);
 		noecho = old;
 		noecho.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(fd, TCSAFLUSH, &noecho);
 	}
 	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r')
-		if (b.len < MAXSECRET)
-			buf_addc(&b, c);
-	tcsetattr(fd, TCSAFLUSH, &old);
-	write_all(fd, "\n", 1);
+		if (b->len < MAXSECRET)
+			buf_addc(b, c);
+	if (tty) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		write_all(fd, "\n", 1);
+	}
+	return n == 1 || b->len > 0 ? 0 : -1;
+}
+
+/* The prompt at run time: only on a terminal, never stdin (the message). */
+static int
+prompt(const struct secret_query *q, char **pw, struct err *e)
+{
+	struct buf	 b = { 0 };
+	char		*msg;
+	int		 fd, rv;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		return 1;
+	msg = xasprintf("password for %s at %s: ", q->user, q->host);
+	rv = read_secret_line(fd, 1, msg, &b);
+	free(msg);
 	close(fd);
-	if (n != 1) {
+	if (rv == -1) {
 		buf_wipe(&b);
 		return err_set(e, ERR_TEMP, "account %s: no password entered",
 		    q->account);
@@ -280,4 +311,69 @@ secret_get(const struct secret_query *q, char **pw, enum secret_source *src,
 	    "user %s, and no terminal to ask on; store one with: secret-tool "
 	    "store --label=outbox host %s service smtp user %s", q->account,
 	    q->host, q->user, q->host, q->user);
+}
+
+int
+secret_store(const struct secret_query *q, const char *pw, struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+	char			*label;
+	gboolean		 ok;
+
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	label = xasprintf("outbox: %s at %s:%d", q->user, q->host, q->port);
+	ok = ls.store(&outbox_schema, "default", label, pw, NULL, &gerr,
+	    "host", q->host, "port", q->port, "service", "smtp", "user",
+	    q->user, NULL);
+	free(label);
+	if (!ok && gerr != NULL)
+		return keyring_error(&ls, gerr, q, "write to", e);
+	if (!ok)
+		return err_set(e, ERR_TEMP, "account %s: the keyring refused "
+		    "the password", q->account);
+	return 0;
+}
+
+int
+secret_forget(const struct secret_query *q, struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+	gboolean		 ok;
+
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	ok = ls.clear(&outbox_schema, NULL, &gerr, "host", q->host, "port",
+	    q->port, "service", "smtp", "user", q->user, NULL);
+	if (gerr != NULL)
+		return keyring_error(&ls, gerr, q, "change", e);
+	return ok ? 0 : 1;
+}
+
+int
+secret_read_new(const struct secret_query *q, char **pw, struct err *e)
+{
+	struct buf	 b = { 0 };
+	char		*msg;
+	int		 fd = -1, tty = isatty(STDIN_FILENO);
+
+	if (tty && (fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		tty = 0;
+	msg = xasprintf("password for %s at %s (account %s): ", q->user,
+	    q->host, q->account);
+	read_secret_line(tty ? fd : STDIN_FILENO, tty, msg, &b);
+	free(msg);
+	if (fd != -1)
+		close(fd);
+	if (b.len == 0) {
+		buf_wipe(&b);
+		return err_set(e, ERR_USAGE, "no password given");
+	}
+	*pw = xstrdup(b.p);
+	buf_wipe(&b);
+	return 0;
 }

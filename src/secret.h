@@ -31,6 +31,19 @@ enum secret_source {
  */
 int	 secret_get(const struct secret_query *, char **pw,
 	    enum secret_source *, struct err *);
+/*
+ * Store the password in the keyring under outbox's schema (host, port,
+ * service smtp, user).  Errors: ERR_TEMP naming the keyring's trouble.
+ */
+int	 secret_store(const struct secret_query *, const char *pw,
+	    struct err *);
+/* Remove outbox's item: 0 removed, 1 there was none. */
+int	 secret_forget(const struct secret_query *, struct err *);
+/*
+ * Read a new password: from the terminal without echo when stdin is one,
+ * else one line of stdin.  Errors: ERR_USAGE for an empty one.
+ */
+int	 secret_read_new(const struct secret_query *, char **pw, struct err *);
 /* Which source secret_get would try first, without asking it; for -P. */
 const char *secret_source_name(enum secret_source);
 enum secret_source secret_planned(const struct secret_query *);

@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# Credentials: the keyring managed by outbox itself, found from cron,
+# passwordeval as users write it, OAuth2 bearer tokens, and no secret in
+# any output.
+
+load 'lib/testbed'
+load 'lib/faultsmtp'
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	mta_setup_file
+	keyring_setup_file
+}
+
+teardown_file() {
+	keyring_teardown_file
+	mta_teardown_file
+}
+
+setup() {
+	RC=$BATS_TEST_TMPDIR/rc
+	outbox_config --no-password "$RC"
+	maildir_clear bob
+	MSG=$BATS_TEST_TMPDIR/msg
+	printf 'Subject: creds\n\nhi\n' >"$MSG"
+}
+
+teardown() {
+	fault_stop
+	"$OUTBOX" -C "$RC" --forget-password >/dev/null 2>&1 || true
+	secret-tool clear host localhost service smtp user alice 2>/dev/null || true
+}
+
+@test "--store-password stores it (read from stdin), and sending uses it" {
+	run --separate-stderr "$OUTBOX" -C "$RC" --store-password <<<'wonder land-42'
+	assert_success
+	assert_equal "$stderr" "outbox: stored the password for alice at localhost:$SUBMISSION_PORT (account default) in the keyring"
+	# msmtp's lookup attributes find it too.
+	run secret-tool lookup host localhost service smtp user alice
+	assert_output 'wonder land-42'
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    \(password source\) += keyring$'
+}
+
+@test "--store-password asks on the terminal without echo" {
+	run /usr/bin/python3 "$BATS_TEST_DIRNAME/lib/withtty.py" 'wonder land-42' \
+		/bin/sh -c 'exec "$0" -C "$1" --store-password </dev/tty' "$OUTBOX" "$RC"
+	assert_success
+	assert_output --partial "password for alice at localhost (account default): "
+	refute_output --partial 'wonder land-42'
+	run secret-tool lookup host localhost service smtp user alice
+	assert_output 'wonder land-42'
+}
+
+@test "--store-password refuses when the config has a password" {
+	outbox_config "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" --store-password <<<'x'
+	assert_equal "$status" 78
+	assert_regex "$stderr" "account default has a password in the config \($RC:[0-9]+\): remove it to use the keyring"
+	outbox_config --no-password "$RC" 'passwordeval "echo x"'
+	run --separate-stderr "$OUTBOX" -C "$RC" --store-password <<<'x'
+	assert_equal "$status" 78
+	assert_regex "$stderr" "takes its password from passwordeval"
+}
+
+@test "--forget-password removes it" {
+	"$OUTBOX" -C "$RC" --store-password <<<'wonder land-42' 2>/dev/null
+	run --separate-stderr "$OUTBOX" -C "$RC" --forget-password
+	assert_success
+	assert_regex "$stderr" '^outbox: removed the password for alice at localhost'
+	run secret-tool lookup host localhost service smtp user alice
+	assert_failure
+	run --separate-stderr "$OUTBOX" -C "$RC" --forget-password
+	assert_regex "$stderr" 'the keyring had no outbox item'
+}
+
+@test "cron: no session bus address, the keyring is found at XDG_RUNTIME_DIR/bus" {
+	"$OUTBOX" -C "$RC" --store-password <<<'wonder land-42' 2>/dev/null
+	sock=${DBUS_SESSION_BUS_ADDRESS#unix:path=}
+	sock=${sock%%,*}
+	mkdir -p "$BATS_TEST_TMPDIR/run"
+	ln -s "$sock" "$BATS_TEST_TMPDIR/run/bus"
+	run env -i PATH=/usr/bin:/bin HOME="$HOME" XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run" \
+		XDG_STATE_HOME="$XDG_STATE_HOME" setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "cron without any keyring: queued, with the cause named" {
+	run --separate-stderr env -i PATH=/usr/bin:/bin HOME="$HOME" XDG_RUNTIME_DIR=/nonexistent \
+		XDG_STATE_HOME="$XDG_STATE_HOME" setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'cannot read the keyring: no D-Bus session bus|cannot read the keyring: '
+	assert_regex "$stderr" 'queued as'
+}
+
+@test "passwordeval with secret-tool, as msmtp users write it" {
+	printf '%s' 'wonder land-42' | secret-tool store --label=msmtp host localhost service smtp user alice
+	outbox_config --no-password "$RC" 'passwordeval "secret-tool lookup host localhost service smtp user alice"'
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "passwordeval's stderr reaches the user; a slow one times out" {
+	outbox_config --no-password "$RC" 'passwordeval "echo gpg: decryption failed >&2; exit 2"' "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'gpg: decryption failed'
+	assert_regex "$stderr" 'passwordeval failed \(exit status 2\)'
+}
+
+@test "no secret in any output channel: stdout, stderr, -v, the log file" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log" "auth plain"
+	run "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	run "$OUTBOX" -d -C "$RC" -P
+	sed -i 's/^password .*/password "bad-secret-77"/' "$RC"
+	run "$OUTBOX" -v -C "$RC" --auth=login bob@example.org <"$MSG"
+	for f in "$BATS_TEST_TMPDIR/log"; do
+		run cat "$f"
+		refute_output --partial 'wonder land-42'
+		refute_output --partial 'bad-secret-77'
+		refute_output --partial "$(printf 'wonder land-42' | base64)"
+	done
+	run "$OUTBOX" -v -C "$RC" --auth=plain bob@example.org <"$MSG"
+	refute_output --partial 'bad-secret-77'
+	refute_output --partial "$(printf '\0alice\0bad-secret-77' | base64)"
+}
+
+oauth_server() {	# oauth_server MECH REPLY...
+	fault_make_cert
+	fault_start - --cert "$FAULT_CERT" --key "$FAULT_KEY" <<-EOF
+		send 220 hi
+		ehlo STARTTLS
+		expect STARTTLS
+		send 220 go
+		starttls
+		ehlo AUTH=XOAUTH2_OAUTHBEARER
+		expect AUTH $1 .*
+		$2
+	EOF
+	printf 'account default\nhost 127.0.0.1\nport %s\ntls on\ntls_certcheck off\nuser alice@example.org\nauth %s\nfrom alice@example.org\npasswordeval "echo ya29.TOKEN"\nqueue off\n' \
+		"$FAULT_PORT" "${1,,}" >"$RC"
+}
+
+@test "XOAUTH2: the token goes in the initial response" {
+	oauth_server XOAUTH2 $'send 235 ok\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye'
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	b64=$(sed -n 's/^AUTH XOAUTH2 \(.*\)\r$/\1/p' "$FAULT_LOG")
+	assert_equal "$(printf '%s' "$b64" | base64 -d | cat -v)" 'user=alice@example.org^Aauth=Bearer ya29.TOKEN^A^A'
+}
+
+@test "OAUTHBEARER: a refused token is acknowledged, then 77" {
+	oauth_server OAUTHBEARER $'send 334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\nexpect AQ==\nsend 535 5.7.8 invalid token\nexpect QUIT\nsend 221 bye'
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" 'authentication with OAUTHBEARER failed: 535 5.7.8 invalid token'
+	fault_wait
+	b64=$(sed -n 's/^AUTH OAUTHBEARER \(.*\)\r$/\1/p' "$FAULT_LOG")
+	assert_equal "$(printf '%s' "$b64" | base64 -d | cat -v)" 'n,a=alice@example.org,^Aauth=Bearer ya29.TOKEN^A^A'
+}
+
+@test "a bearer token is never sent without TLS" {
+	printf 'account default\nhost 127.0.0.1\nport 9\ntls off\nuser u\nauth xoauth2\npassword t\n' >"$RC"
+	chmod 600 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	assert_failure
+}
