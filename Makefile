@@ -188,3 +188,11 @@ fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-clean fuzz-cc
+
+# outbox against msmtp on a private local Postfix + Dovecot (needs root):
+# wall and CPU time, instructions, round trips, memory, a series of 20.
+# BENCH_QUICK=1 for a run under a minute; see bench/README.md.
+bench: outbox
+	bash bench/run.sh
+
+.PHONY: bench

@@ -62,7 +62,8 @@ int	 open_queue(struct queue *, struct err *);
 int	 flush_queue(struct run *, struct queue *, const char *only,
 	    struct smtp_session *, int force);
 int	 queue_due(struct queue *, const char *acct, const char *skip);
-void	 keep_temp_rcpts(struct qentry *, const struct smtp_result *);
+void	 keep_rcpts(struct qentry *, const struct smtp_result *,
+	    int delivered);
 
 /* The local host's name (FQDN when known). */
 void	 local_hostname(char *, size_t);

@@ -147,8 +147,9 @@ opt_B(const char *arg, struct err *e)
 }
 
 /*
- * -q[interval]: flush the queue; -qI ID (or -qIID) one entry, -qR ACCOUNT
- * one account.  An interval, as for a daemon, is accepted and ignored.
+ * -q: flush the whole queue now; -qI ID (or -qIID) one entry, -qR ACCOUNT
+ * one account.  With an interval (-q15m), as a timer runs it: only the
+ * entries whose retry time has come.
  */
 static int
 opt_q(struct opts *o, int argc, char **argv, struct err *e)
@@ -162,8 +163,10 @@ opt_q(struct opts *o, int argc, char **argv, struct err *e)
 		dst = &o->flush_id;
 	else if (optarg[0] == 'R')
 		dst = &o->flush_account;
-	if (dst == NULL)
+	if (dst == NULL) {
+		o->flush_due = 1;
 		return 0;
+	}
 	if (optarg[1] != '\0')
 		*dst = optarg + 1;
 	else if (optind < argc)

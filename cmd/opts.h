@@ -40,6 +40,7 @@ struct opts {
 	int		 verbose;	/* -v, -d */
 	const char	*flush_id;	/* -qI ID, or --drop ID */
 	const char	*flush_account;	/* -qR ACCOUNT */
+	int		 flush_due;	/* -q15m: only what is due */
 	struct override	*ov;
 	size_t		 nov;
 	char		**rcpts;	/* the operands */

@@ -134,11 +134,13 @@ struct flush {
 	int			 deferred, failed, sent;
 };
 
+/* Giving up is always said; the rest with -v, or why with -q. */
 static void
 say(const struct flush *f, const struct qentry *qe, const char *what,
     const char *why)
 {
-	if (f->r->o->verbose || (why != NULL && f->r->o->mode == MODE_FLUSH))
+	if (f->r->o->verbose || strcmp(what, "failed") == 0 ||
+	    (why != NULL && f->r->o->mode == MODE_FLUSH))
 		fprintf(stderr, "outbox: %s: %s%s%s\n", qe->id, what,
 		    why ? ": " : "", why ? why : "");
 }
@@ -183,16 +185,23 @@ flush_close(struct flush *f)
 	smtp_result_free(&f->res);
 }
 
-/* Keep only the recipients that were refused for now (or not tried). */
+/*
+ * The recipients still to deliver: when the message went out, those
+ * refused for now (or not tried); when it did not (all_or_nothing, or
+ * the data refused for now), every one not refused for good.
+ */
 void
-keep_temp_rcpts(struct qentry *qe, const struct smtp_result *res)
+keep_rcpts(struct qentry *qe, const struct smtp_result *res, int delivered)
 {
 	struct addrlist	keep = { 0 };
 	size_t		i;
 
-	for (i = 0; i < qe->rcpts.n; i++)
-		if (res->rcpt[i].code / 100 == 4 || res->rcpt[i].code == 0)
+	for (i = 0; i < qe->rcpts.n; i++) {
+		int c = res->rcpt[i].code;
+
+		if (delivered ? c / 100 == 4 || c == 0 : c < 500)
 			addrlist_add(&keep, qe->rcpts.v[i]);
+	}
 	addrlist_free(&qe->rcpts);
 	qe->rcpts = keep;
 }
@@ -251,7 +260,7 @@ flush_outcome(struct flush *f, struct qentry *qe, int rv,
 		return;
 	}
 	if (rv == 0 || (e->cls == ERR_TEMP && res->rcpts_refused)) {
-		keep_temp_rcpts(qe, res);
+		keep_rcpts(qe, res, rv == 0);
 		defer(f, qe, rv == 0 ? &(struct err){ ERR_TEMP,
 		    "some recipients were refused for now" } : e);
 		return;
@@ -289,6 +298,7 @@ flush_entry(struct flush *f, struct qentry *qe, int last)
 	env.dsn_notify = qe->notify;
 	env.dsn_return = qe->ret;
 	env.envid = qe->envid;
+	env.all_or_nothing = acct_on(f->r->acct, CF_ALL_OR_NOTHING);
 	rv = smtp_transaction(f->s, &env, &m, last, &f->res, &e);
 	if (rv == -1)
 		err_prefix(&e, "%s:%d", f->p.host, f->p.port);
@@ -335,7 +345,7 @@ flush_account(struct flush *f, struct qentry *v, size_t n, const char *acct,
 		}
 		lifetime = (long long)acct_int(f->r->acct, CF_QUEUE_LIFETIME) *
 		    86400;
-		if (f->now - qe->queued > lifetime) {
+		if (lifetime > 0 && f->now - qe->queued > lifetime) {
 			char why[600];
 
 			snprintf(why, sizeof(why), "expired after %lld days "
@@ -350,6 +360,50 @@ flush_account(struct flush *f, struct qentry *v, size_t n, const char *acct,
 				break;
 		flush_entry(f, qe, j == n);
 		close(qe->fd);	/* releases the lock */
+		qe->fd = -1;
+	}
+}
+
+static int
+any_wanted(const struct flush *f, const struct qentry *v, size_t n,
+    const char *acct, int force)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].account != NULL && strcmp(v[i].account, acct) == 0 &&
+		    wanted(f->r, &v[i], f->now, force))
+			return 1;
+	return 0;
+}
+
+/*
+ * Entries of an account the config no longer has: they wait (the config
+ * may come back) until the default lifetime is over.
+ */
+static void
+orphans(struct flush *f, struct qentry *v, size_t n, const char *acct,
+    const struct err *why, int force)
+{
+	char	msg[700];
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		struct qentry *qe = &v[i];
+
+		if (qe->account == NULL || strcmp(qe->account, acct) != 0 ||
+		    !wanted(f->r, qe, f->now, force) || queue_lock(f->q, qe))
+			continue;
+		if (f->now - qe->queued > 5 * 86400) {
+			snprintf(msg, sizeof(msg), "expired after 5 days in the "
+			    "queue: %.500s", why->msg);
+			give_up(f, qe, msg);
+		} else {
+			fprintf(stderr, "outbox: %s: %s; left in the queue\n",
+			    qe->id, why->msg);
+			f->deferred++;
+		}
+		close(qe->fd);
 		qe->fd = -1;
 	}
 }
@@ -395,16 +449,17 @@ flush_queue(struct run *r, struct queue *q, const char *only,
 	f.opened = s != NULL;
 	if (s != NULL)
 		front_smtp_params(r, &f.p);
+	queue_clean_tmp(q);
 	for (i = 0; i < n; i++) {
 		if (v[i].account == NULL || (only && strcmp(only,
 		    v[i].account) != 0))
 			continue;
 		name = xstrdup(v[i].account);
-		if (only == NULL && front_use_account(r, name, &e) == -1) {
-			fprintf(stderr, "outbox: %s: %s; left in the queue\n",
-			    v[i].id, e.msg);
-			f.deferred++;
-		} else
+		if (!any_wanted(&f, v, n, name, force))
+			;
+		else if (only == NULL && front_use_account(r, name, &e) == -1)
+			orphans(&f, v, n, name, &e, force);
+		else
 			flush_account(&f, v, n, name, force);
 		done_with(v, n, name);
 		free(name);
@@ -446,7 +501,7 @@ mode_flush(struct run *r, struct err *e)
 		return fail(r, e, 0);
 	if (open_queue(&q, e) == -1)
 		return fail(r, e, 0);
-	ex = flush_queue(r, &q, NULL, NULL, 1);
+	ex = flush_queue(r, &q, NULL, NULL, !r->o->flush_due);
 	queue_close(&q);
 	return ex;
 }

@@ -32,6 +32,7 @@ struct submission {
 	struct queue		 q;
 	struct qentry		 qe;
 	int			 queued;	/* qe is a committed entry */
+	int			 detached;	/* the caller was told 0 */
 	int			 spooling;	/* qe.fd is the spool */
 };
 
@@ -423,6 +424,23 @@ queue_commit_entry(struct submission *s)
 	queue_discard(&s->q, qe);
 }
 
+/* The exit code of the worst permanent recipient refusal, or 0. */
+static int
+perm_refusals(const struct submission *s)
+{
+	struct err	worst = { ERR_NONE, "" };
+	size_t		i;
+
+	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++) {
+		const struct rcpt_result *rr = &s->res.rcpt[i];
+
+		if (rr->code >= 500 && worst.cls != ERR_ADDR)
+			worst.cls = smtp_reply_class(rr->code, rr->text,
+			    ERR_PERM);
+	}
+	return err_exitcode(&worst);
+}
+
 /* What became of a queued message after the attempt. */
 static int
 queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
@@ -434,13 +452,25 @@ queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
 
 	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++)
 		temp |= s->res.rcpt[i].code / 100 == 4;
-	if ((rv == 0 && !temp) || (rv == -1 && e->cls != ERR_TEMP)) {
+	if (rv == 0 && !temp) {
 		if (queue_remove(&s->q, qe, &e2) == -1)
 			fprintf(stderr, "outbox: %s\n", e2.msg);
 		return ex;
 	}
-	if (s->res.rcpt != NULL && (rv == 0 || s->res.rcpts_refused))
-		keep_temp_rcpts(qe, &s->res);
+	if (rv == -1 && e->cls != ERR_TEMP) {
+		/*
+		 * The caller hears of it, unless it was already told all
+		 * is well (queue always): then the message goes to failed/.
+		 */
+		free(qe->error);
+		qe->error = xstrdup(e->msg);
+		if ((s->detached ? queue_fail(&s->q, qe, &e2) :
+		    queue_remove(&s->q, qe, &e2)) == -1)
+			fprintf(stderr, "outbox: %s\n", e2.msg);
+		return ex;
+	}
+	if (s->res.rcpt != NULL)
+		keep_rcpts(qe, &s->res, rv == 0);
 	qe->attempts = 1;
 	qe->next = queue_now() + queue_backoff(1);
 	free(qe->error);
@@ -451,8 +481,8 @@ queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
 	fprintf(stderr, "outbox: account %s: queued as %s; it will be sent "
 	    "again later, or now with outbox -q\n", s->r->acct->name, qe->id);
 	snprintf(s->req->queued_id, sizeof(s->req->queued_id), "%s", qe->id);
-	/* Permanent refusals of other recipients still count. */
-	return ex == EX_TEMPFAIL ? EX_OK : ex;
+	/* Recipients refused for good are not in the queue: that counts. */
+	return perm_refusals(s);
 }
 
 static int
@@ -556,10 +586,12 @@ send_message(struct run *r, struct sendreq *req, struct err *e)
 	}
 	if (s.spooling)
 		queue_commit_entry(&s);
-	if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE), "always") == 0 &&
-	    detach() == 1) {
-		ex = EX_OK;
-		goto out;
+	if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE), "always") == 0) {
+		if ((s.detached = detach()) == 1) {
+			ex = EX_OK;
+			goto out;
+		}
+		s.detached = 1;
 	}
 	ex = submit(&s, e);
 out:

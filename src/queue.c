@@ -414,6 +414,38 @@ queue_drop(struct queue *q, const char *id, struct err *e)
 }
 
 void
+queue_clean_tmp(struct queue *q)
+{
+	struct dirent	*d;
+	struct stat	 st;
+	DIR		*dir;
+	char		 name[300];
+	int		 fd, tfd;
+
+	if ((tfd = openat(q->dfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((dir = fdopendir(tfd)) == NULL) {
+		close(tfd);
+		return;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(name, sizeof(name), "%s", d->d_name);
+		fd = openat(tfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd == -1)
+			continue;
+		/* A spool still being written is locked by its writer. */
+		if (fstat(fd, &st) == 0 && st.st_mtime < time(NULL) - 3600 &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0)
+			unlinkat(tfd, name, 0);
+		close(fd);
+	}
+	closedir(dir);
+}
+
+void
 qentry_clear(struct qentry *qe)
 {
 	free(qe->account);

@@ -66,6 +66,8 @@ int	 queue_find(struct queue *, const char *id, struct qentry *,
 	    struct err *);
 /* Remove by hand (--drop), from the queue or failed/. */
 int	 queue_drop(struct queue *, const char *id, struct err *);
+/* Remove leftovers of spools killed mid-way (tmp/, over an hour old). */
+void	 queue_clean_tmp(struct queue *);
 void	 qentry_clear(struct qentry *);
 void	 qentry_free_list(struct qentry *, size_t);
 /* Seconds to wait after the n-th failed attempt: 5 min doubling to 4 h. */

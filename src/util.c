@@ -16,8 +16,10 @@ static void
 oom(void)
 {
 	static const char msg[] = "outbox: out of memory\n";
+	ssize_t		  n;
 
-	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)n;
 	abort();
 }
 

@@ -358,3 +358,101 @@ fault_config() {
 	run mta_log_since_mark
 	assert_output --regexp 'disconnect from .* mail=2 rcpt=2 bdat=2 quit=1'
 }
+
+@test "queue always: a permanent refusal after the caller was told 0 goes to failed/" {
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 554 5.7.1 rejected as spam
+		expect QUIT
+		send 221 bye
+	EOF2
+	fault_config "queue always"
+	run "$OUTBOX" -C "$RC" b@example.org <"$MSG"
+	assert_success
+	fault_wait
+	for i in $(seq 50); do [[ -n $(ls "$QDIR"/failed/*.env 2>/dev/null) ]] && break; sleep 0.1; done
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '\(failed\) .*error=".*554 5\.7\.1 rejected as spam"'
+}
+
+@test "all_or_nothing with the queue: nothing sent, every recipient kept" {
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<b@example.org>
+		send 250 ok
+		expect RCPT TO:<c@example.org>
+		send 451 4.7.1 later
+		expect QUIT
+		send 221 bye
+	EOF2
+	fault_config "all_or_nothing on"
+	run --separate-stderr "$OUTBOX" -C "$RC" b@example.org c@example.org <"$MSG"
+	assert_success
+	fault_wait
+	refute grep -q '^DATA' "$FAULT_LOG"
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '-> <b@example.org>, <c@example.org>  attempts=1'
+}
+
+@test "250, 451 and 550 at once: queued for the 451, exit for the 550" {
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo
+		mail_ok
+		expect RCPT TO:<b@example.org>
+		send 250 ok
+		expect RCPT TO:<c@example.org>
+		send 451 4.7.1 later
+		expect RCPT TO:<d@example.org>
+		send 550 5.7.1 never
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF2
+	fault_config
+	run --separate-stderr "$OUTBOX" -C "$RC" b@example.org c@example.org d@example.org <"$MSG"
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'RCPT TO:<d@example.org>: 550 5.7.1 never'
+	assert_regex "$stderr" 'queued as'
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '-> <c@example.org>  attempts=1'
+}
+
+@test "-q15m sends only what is due; -q sends everything" {
+	down_config
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	outbox_config "$RC"
+	OUTBOX_NOW=1800000100 run "$OUTBOX" -C "$RC" -q15m
+	assert_success
+	assert_equal "$(entries)" 1
+	OUTBOX_NOW=1800000400 run "$OUTBOX" -C "$RC" -q15m
+	assert_success
+	assert_equal "$(entries)" 0
+	maildir_wait bob 1
+}
+
+@test "an entry whose account is gone does not block the others" {
+	down_config
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	sed -i 's/^account default/account gone/' "$RC"
+	printf 'account gone2\nhost localhost\n' >>"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -qR somethingelse
+	assert_success
+	outbox_config "$RC"
+	sed -i 's/^account default/account other/' "$RC"
+	"$OUTBOX" -C "$RC" -a other carol@example.org <"$MSG"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75
+	assert_regex "$stderr" "no account 'default'.*left in the queue"
+	maildir_wait catchall 1
+}

@@ -1,0 +1,74 @@
+/*
+ * libFuzzer target: addr_parse_list() on the input as a C string.  Every
+ * address it returns goes into "MAIL FROM:<%s>" / "RCPT TO:<%s>" as is, so
+ * none may be empty or hold a control character (CR/LF would inject a
+ * command), nor white space or an angle bracket outside a quoted string,
+ * nor an unterminated quoted string.  A backslash escapes the next
+ * character, inside quotes (RFC 5321 quoted-pair) and outside them too,
+ * as servers' tokenisers (Postfix's) read it: so '<\"x>' has a '>'
+ * outside quotes.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+fail(const char *why, const char *a)
+{
+	fprintf(stderr, "fuzz_addr: %s: '%s'\n", why, a);
+	abort();
+}
+
+static void
+check_addr(const char *a)
+{
+	const char	*p;
+	int		 q = 0, esc = 0;
+
+	if (*a == '\0')
+		fail("empty address", a);
+	for (p = a; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f)
+			fail("control character in address", a);
+		if (esc)
+			esc = 0;
+		else if (c == '\\')
+			esc = 1;
+		else if (c == '"')
+			q = !q;
+		else if (!q && (c == '<' || c == '>'))
+			fail("angle bracket outside quotes", a);
+		else if (!q && c == ' ')
+			fail("space outside quotes", a);
+	}
+	if (q)
+		fail("unterminated quoted string", a);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct addrlist	 l = { 0 };
+	struct err	 e;
+	char		*s;
+	size_t		 i;
+
+	s = xstrndup((const char *)data, size);
+	memset(&e, 0, sizeof(e));
+	if (addr_parse_list(&l, s, &e) == -1 && e.cls != ERR_ADDR)
+		fail("error class is not ERR_ADDR", e.msg);
+	/* What was added before an error is checked too. */
+	for (i = 0; i < l.n; i++)
+		check_addr(l.v[i]);
+	addrlist_free(&l);
+	free(s);
+	return 0;
+}
