@@ -31,16 +31,18 @@ PKGS	= gnutls libgsasl libsecret-1
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -D_GNU_SOURCE
+# What the code needs is added even when CFLAGS is given on the command
+# line (make CFLAGS=...), hence override.
+override CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -D_GNU_SOURCE
 # libsecret's headers give the types; the library itself is loaded with
 # dlopen() only when the keyring is asked, so GLib is not linked.
-CFLAGS	+= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl
+override CFLAGS	+= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+override LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl
 
 ifeq ($(SANITIZE),1)
-CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+override CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
-LDFLAGS	+= -fsanitize=address,undefined
+override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
