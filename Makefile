@@ -49,7 +49,7 @@ SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
 	  src/message.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
 	  src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c cmd/password.c
+	  cmd/bs.c cmd/password.c cmd/check.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 

@@ -27,11 +27,18 @@ struct sendreq {
 	int		 read_env_from;	/* --read-envelope-from */
 	const char	*fullname;	/* -F */
 	const char	*envid;		/* -V */
+	int		 dry_run;	/* --dry-run */
 	char		 queued_id[64];	/* out: the queue id when queued */
 };
 
 /* Print "outbox: account A: host:port: message" once, return the code. */
 int	 fail(const struct run *, const struct err *, int with_server);
+/*
+ * Print one error line for account a (NULL: none) in the chosen form:
+ * "outbox: account A: host:port: msg", or key=value with --errors=machine.
+ */
+void	 say_error(const struct run *, const struct account *,
+	    const struct err *);
 
 /* Load the config and pick the account, applying command-line values. */
 int	 front_account(struct run *, struct err *);
@@ -48,6 +55,7 @@ int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
 int	 mode_store_password(struct run *, struct err *);
 int	 mode_forget_password(struct run *, struct err *);
+int	 mode_check_config(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);
 int	 mode_flush(struct run *, struct err *);

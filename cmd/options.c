@@ -62,7 +62,7 @@ static const struct {
 
 enum {
 	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
-	OPT_STORE_PW, OPT_FORGET_PW,
+	OPT_STORE_PW, OPT_FORGET_PW, OPT_CHECK_CONFIG, OPT_DRY_RUN, OPT_ERRORS,
 };
 
 static void
@@ -94,6 +94,9 @@ long_options(void)
 		{ "drop",		required_argument, NULL, OPT_DROP },
 		{ "store-password",	no_argument,	   NULL, OPT_STORE_PW },
 		{ "forget-password",	no_argument,	   NULL, OPT_FORGET_PW },
+		{ "check-config",	no_argument,	   NULL, OPT_CHECK_CONFIG },
+		{ "dry-run",		no_argument,	   NULL, OPT_DRY_RUN },
+		{ "errors",		required_argument, NULL, OPT_ERRORS },
 	};
 	size_t		 nfixed = sizeof(fixed) / sizeof(fixed[0]), i;
 	struct option	*lo = xcalloc(nfixed + NSETTERS + 1, sizeof(*lo));
@@ -270,6 +273,18 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 	case OPT_FORGET_PW:
 		o->mode = MODE_FORGET_PW;
 		return 0;
+	case OPT_CHECK_CONFIG:
+		o->mode = MODE_CHECK_CONFIG;
+		return 0;
+	case OPT_DRY_RUN:
+		o->dry_run = 1;
+		return 0;
+	case OPT_ERRORS:
+		if (strcmp(optarg, "machine") != 0 && strcmp(optarg, "human"))
+			return err_set(e, ERR_USAGE, "--errors: expected machine "
+			    "or human, not '%s'", optarg);
+		o->machine_errors = strcmp(optarg, "machine") == 0;
+		return 0;
 	}
 	if (c >= SETTER_BASE && c < SETTER_BASE + (int)NSETTERS) {
 		add_override(o, setters[c - SETTER_BASE].cmd,
@@ -365,6 +380,10 @@ usage_print(FILE *fp)
 "  -V ENVID                  DSN envelope id\n"
 "  -v, -d, --debug           show the SMTP dialogue (secrets hidden)\n"
 "  -P, --pretend             show the account as resolved, send nothing\n"
+"      --dry-run             read the message, show the envelope and the\n"
+"                            exact data that would be sent; send nothing\n"
+"      --check-config        report every problem in the config\n"
+"      --errors=machine      errors as one key=value line each\n"
 "  -S, --serverinfo          show what the server offers\n"
 "  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"
 "      --drop=ID             remove a queue entry\n"

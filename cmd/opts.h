@@ -14,6 +14,7 @@ enum mode {
 	MODE_DROP,		/* --drop ID */
 	MODE_STORE_PW,		/* --store-password */
 	MODE_FORGET_PW,		/* --forget-password */
+	MODE_CHECK_CONFIG,	/* --check-config */
 	MODE_PRETEND,		/* -P */
 	MODE_SERVERINFO,	/* -S, --serverinfo */
 	MODE_VERSION,
@@ -41,6 +42,8 @@ struct opts {
 	const char	*flush_id;	/* -qI ID, or --drop ID */
 	const char	*flush_account;	/* -qR ACCOUNT */
 	int		 flush_due;	/* -q15m: only what is due */
+	int		 dry_run;	/* --dry-run */
+	int		 machine_errors; /* --errors=machine */
 	struct override	*ov;
 	size_t		 nov;
 	char		**rcpts;	/* the operands */

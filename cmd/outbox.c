@@ -12,19 +12,48 @@
 
 #define OUTBOX_VERSION	"0.1.0"
 
-int
-fail(const struct run *r, const struct err *e, int with_server)
+/* A value for a key=value line: quoted, with " and \\ escaped. */
+static void
+print_kv(const char *k, const char *v)
 {
-	const struct account *a = r->acct;
+	fprintf(stderr, " %s=\"", k);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', stderr);
+		fputc(*v, stderr);
+	}
+	fputc('"', stderr);
+}
 
-	if (a != NULL && with_server && acct_str(a, CF_HOST) != NULL)
-		fprintf(stderr, "outbox: account %s: %s:%s: %s\n", a->name,
-		    acct_str(a, CF_HOST), acct_str(a, CF_PORT) ?
-		    acct_str(a, CF_PORT) : "?", e->msg);
-	else if (a != NULL && with_server)
+void
+say_error(const struct run *r, const struct account *a, const struct err *e)
+{
+	const char	*host = a ? acct_str(a, CF_HOST) : NULL;
+	const char	*port = a ? acct_str(a, CF_PORT) : NULL;
+
+	if (r->o->machine_errors) {
+		fprintf(stderr, "error=%s exitcode=%d", err_classname(e->cls),
+		    err_exitcode(e));
+		if (a != NULL)
+			print_kv("account", a->name);
+		if (host != NULL)
+			fprintf(stderr, " host=%s port=%s", host, port ?
+			    port : "0");
+		print_kv("message", e->msg);
+		fputc('\n', stderr);
+	} else if (host != NULL)
+		fprintf(stderr, "outbox: account %s: %s:%s: %s\n", a->name, host,
+		    port ? port : "?", e->msg);
+	else if (a != NULL)
 		fprintf(stderr, "outbox: account %s: %s\n", a->name, e->msg);
 	else
 		fprintf(stderr, "outbox: %s\n", e->msg);
+}
+
+int
+fail(const struct run *r, const struct err *e, int with_server)
+{
+	say_error(r, with_server ? r->acct : NULL, e);
 	return err_exitcode(e);
 }
 
@@ -86,6 +115,8 @@ dispatch(struct run *r, struct err *e)
 		return mode_store_password(r, e);
 	case MODE_FORGET_PW:
 		return mode_forget_password(r, e);
+	case MODE_CHECK_CONFIG:
+		return mode_check_config(r, e);
 	case MODE_PRETEND:
 		return mode_pretend(r, stdout, e);
 	case MODE_SERVERINFO:

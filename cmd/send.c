@@ -309,13 +309,14 @@ report_rcpts(const struct submission *s)
 
 	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++) {
 		const struct rcpt_result *rr = &s->res.rcpt[i];
+		struct err		  one;
 
 		if (rr->code < 400)
 			continue;
-		fprintf(stderr, "outbox: account %s: %s:%s: RCPT TO:<%s>: %d "
-		    "%s\n", a->name, acct_str(a, CF_HOST),
-		    acct_str(a, CF_PORT), s->rcpts.v[i], rr->code, rr->text);
 		cls = smtp_reply_class(rr->code, rr->text, ERR_PERM);
+		err_set(&one, cls, "RCPT TO:<%s>: %d %s", s->rcpts.v[i],
+		    rr->code, rr->text);
+		say_error(s->r, a, &one);
 		if (worst.cls == ERR_NONE || cls == ERR_TEMP)
 			worst.cls = cls;
 	}
@@ -523,6 +524,40 @@ submit(struct submission *s, struct err *e)
 	return ex;
 }
 
+static int
+stdout_writer(void *ctx, const void *p, size_t len, struct err *e)
+{
+	(void)ctx;
+	if (fwrite(p, 1, len, stdout) != len)
+		return err_sys(e, ERR_IO, "stdout");
+	return 0;
+}
+
+/* --dry-run: what a real send would put on the wire, without connecting. */
+static int
+dry_run(struct submission *s, struct err *e)
+{
+	const struct account	*a = s->r->acct;
+	struct smtp_envelope	 env;
+	size_t			 i;
+
+	make_envelope(s, &env);
+	printf("account %s, server %s:%s\n", a->name, acct_str(a, CF_HOST),
+	    acct_str(a, CF_PORT));
+	printf("MAIL FROM:<%s>%s%s%s%s\n", s->sender, s->m.eightbit ?
+	    " BODY=8BITMIME" : "", env.dsn_return ? " RET=" : "",
+	    env.dsn_return ? (strcmp(env.dsn_return, "headers") == 0 ?
+	    "HDRS" : "FULL") : "", env.envid ? " ENVID=..." : "");
+	for (i = 0; i < s->rcpts.n; i++)
+		printf("RCPT TO:<%s>%s%s\n", s->rcpts.v[i], env.dsn_notify ?
+		    " NOTIFY=" : "", env.dsn_notify ? env.dsn_notify : "");
+	printf("DATA (%lld bytes)\n", (long long)s->m.size);
+	if (msg_write_dotted(&s->m, stdout_writer, NULL, e) == -1)
+		return fail(s->r, e, 0);
+	fflush(stdout);
+	return EX_OK;
+}
+
 /* queue always: the caller is told at once; a child does the sending. */
 static int
 detach(void)
@@ -552,7 +587,8 @@ prepare(struct submission *s, struct err *e)
 	if (choose_sender(s, e) == -1)
 		return -1;
 	make_from_header(s);
-	queue_start(s);
+	if (!s->req->dry_run)
+		queue_start(s);
 	if (spool(s, e) == -1 || collect_rcpts(s, e) == -1)
 		return -1;
 	if (s->req->read_env_from) {
@@ -582,6 +618,10 @@ send_message(struct run *r, struct sendreq *req, struct err *e)
 		if (s.spooling)
 			queue_discard(&s.q, &s.qe);
 		ex = fail(r, e, 0);
+		goto out;
+	}
+	if (req->dry_run) {
+		ex = dry_run(&s, e);
 		goto out;
 	}
 	if (s.spooling)
@@ -627,6 +667,7 @@ mode_send(struct run *r, struct err *e)
 	req.read_env_from = o->read_env_from;
 	req.fullname = o->fullname;
 	req.envid = o->envid;
+	req.dry_run = o->dry_run;
 	start = lseek(STDIN_FILENO, 0, SEEK_CUR);
 	ex = send_message(r, &req, e);
 	/*

@@ -707,10 +707,20 @@ parse_stream(struct parser *p, FILE *fp, int depth, struct err *e)
 		rv = split_line(line, &cmd, &arg, e);
 		if (rv == 1)
 			rv = do_command(p, cmd, arg, depth, e);
+		if (rv == -1 && depth == 0)
+			err_prefix(e, "%s:%d", p->file, p->line);
+		if (rv == -1 && depth == 0 && p->cfg->on_error != NULL) {
+			p->cfg->on_error(p->cfg->on_error_ctx, e);
+			p->cfg->nerrors++;
+			rv = 0;
+			continue;
+		}
 		if (rv == -1)
 			break;
 		rv = 0;
 	}
+	if (rv == 0 && depth == 0 && p->cfg->nerrors > 0)
+		rv = err_set(e, ERR_CONFIG, "%d errors", p->cfg->nerrors);
 	if (line != NULL)
 		explicit_bzero(line, cap);
 	free(line);
@@ -775,10 +785,14 @@ config_parse_file(struct config *cfg, const char *path, int system,
 	p.defaults = parser_defaults(cfg);
 	p.system = system;
 	rv = parse_stream(&p, fp, 0, e);
-	if (rv == -1)
-		err_prefix(e, "%s:%d", path, p.line);
-	else if (p.has_password)
-		rv = check_perms(fileno(fp), path, system, e);
+	if (p.has_password && (rv == 0 || cfg->on_error != NULL) &&
+	    check_perms(fileno(fp), path, system, e) == -1) {
+		rv = -1;
+		if (cfg->on_error != NULL) {
+			cfg->on_error(cfg->on_error_ctx, e);
+			cfg->nerrors++;
+		}
+	}
 	fclose(fp);
 	return rv;
 }
@@ -823,7 +837,6 @@ config_load(struct config *cfg, const char *path, struct err *e)
 	char		*user;
 	int		 rv = 0;
 
-	memset(cfg, 0, sizeof(*cfg));
 	if (sys == NULL)
 		sys = access("/etc/outbox.conf", F_OK) == 0 ?
 		    "/etc/outbox.conf" : "/etc/msmtprc";
@@ -841,6 +854,12 @@ config_load(struct config *cfg, const char *path, struct err *e)
 		free(user);
 	}
 	return rv;
+}
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
 }
 
 void

@@ -46,6 +46,14 @@ struct config {
 	char		**files;	/* every file read, for origins */
 	size_t		  nfiles;
 	const char	 *userfile;	/* the user file used, or NULL */
+	/*
+	 * When set, each error is handed here ("FILE:LINE: message") and
+	 * parsing goes on, so that all of them are seen; the load still
+	 * fails at the end.
+	 */
+	void		(*on_error)(void *, const struct err *);
+	void		 *on_error_ctx;
+	int		  nerrors;
 };
 
 extern const struct origin ORIGIN_CMDLINE;
@@ -57,6 +65,8 @@ extern const struct origin ORIGIN_DEFAULT;
  * file that cannot be read.
  */
 int	 config_load(struct config *, const char *path, struct err *);
+/* An empty config (config_load expects one). */
+void	 config_init(struct config *);
 /* Parse one file into cfg (used by config_load and by tests/fuzzers). */
 int	 config_parse_file(struct config *, const char *path, int system,
 	    struct err *);

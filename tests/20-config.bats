@@ -347,3 +347,43 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	run "$BATS_TEST_TMPDIR/newaliases"
 	assert_success
 }
+
+@test "--check-config reports every problem at once, with file:line, 78" {
+	printf 'account a\nhost\nport x\naccount b\nhost smtp.example.org\ntls off\nbogus\naccount c : zz\naccount d\nuser u\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" --check-config
+	assert_equal "$status" 78
+	assert_equal "${stderr_lines[0]}" "outbox: $RC:2: host needs a value"
+	assert_equal "${stderr_lines[1]}" "outbox: $RC:3: invalid value 'x' for port"
+	assert_equal "${stderr_lines[2]}" "outbox: $RC:7: unknown command 'bogus'"
+	assert_equal "${stderr_lines[3]}" "outbox: $RC:8: account c: unknown parent account 'zz'"
+	assert_equal "${stderr_lines[4]}" "outbox: $RC:1: account a: no host given (add a line such as 'host smtp.example.org')"
+	assert_line "$RC:6: warning: account b: tls off: mail (and any password) crosses the network unencrypted"
+	assert_line --regexp "^$RC: 3 accounts, 6 errors, 1 warnings$"
+}
+
+@test "--check-config on a good file: warnings only, exit 0" {
+	printf 'account default\nhost smtp.example.org\nuser u\npassword p\ntls_certcheck off\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" --check-config
+	assert_success
+	assert_line "$RC:5: warning: account default: tls_certcheck off: anyone on the path can pose as the server; pin it with tls_fingerprint instead"
+	assert_line "$RC:4: warning: account default: the password is in the file; the keyring keeps it safer (outbox --store-password)"
+	assert_line "$RC: 1 accounts, 0 errors, 2 warnings"
+}
+
+@test "--errors=machine: one key=value line per error" {
+	printf 'account default\nhost 127.0.0.1\nport 9\nqueue off\n' | rc
+	run --separate-stderr "$OUTBOX" --errors=machine -C "$RC" a@b.example <<<$'Subject: x\n\nbody'
+	assert_equal "$status" 75
+	assert_equal "$stderr" 'error=temporary exitcode=75 account="default" host=127.0.0.1 port=9 message="cannot connect to 127.0.0.1:9: Connection refused"'
+	run --separate-stderr "$OUTBOX" --errors=machine -Z
+	assert_equal "$status" 64
+	assert_equal "${stderr_lines[0]}" 'error=usage exitcode=64 message="unknown option -Z"'
+}
+
+@test "--dry-run shows the envelope and the exact data, dot-stuffed, and sends nothing" {
+	printf 'account default\nhost 127.0.0.1\nport 9\nfrom me@example.org\nset_date_header off\nset_msgid_header off\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -t --dry-run < <(printf 'To: a@example.org\nBcc: b@example.org\nSubject: d\n\n.x\nend\n')
+	assert_success
+	assert_equal "$output" "$(printf 'account default, server 127.0.0.1:9\nMAIL FROM:<me@example.org>\nRCPT TO:<a@example.org>\nRCPT TO:<b@example.org>\nDATA (64 bytes)\nTo: a@example.org\r\nSubject: d\r\nFrom: me@example.org\r\n\r\n..x\r\nend\r\n.\r')"
+	assert_equal "$(find "$HOME" -name '*.env' | wc -l)" 0
+}
