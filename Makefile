@@ -37,7 +37,8 @@ override CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -D_GNU_SOURCE
 # libsecret's headers give the types; the library itself is loaded with
 # dlopen() only when the keyring is asked, so GLib is not linked.
 override CFLAGS	+= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-override LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl
+override LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl \
+		   -lresolv
 
 ifeq ($(SANITIZE),1)
 override CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -49,7 +50,7 @@ SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
 	  src/message.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
 	  src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c cmd/password.c cmd/check.c
+	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 
@@ -134,7 +135,8 @@ FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -fsanitize=fuzzer-no-link,address,undefined \
 		   -fno-sanitize-recover=undefined
 FUZZ_LDFLAGS	 = -fsanitize=fuzzer,address,undefined
-FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl
+FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl \
+		   -lresolv
 FUZZ_OBJS	 = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 # Longest input per target: a reply line, a config, a message, a header.

@@ -44,8 +44,8 @@ no_account(struct run *r, const char *name, struct err *e)
 }
 
 /* A value that the command line gives overrides the file's. */
-static int
-apply_overrides(struct run *r, struct err *e)
+int
+front_overrides(struct run *r, struct err *e)
 {
 	size_t	i;
 
@@ -71,14 +71,22 @@ cmdline_has_host(const struct opts *o)
 	return 0;
 }
 
-static int account_ready(struct run *, struct err *);
+
+void
+front_adopt(struct run *r, struct account *a)
+{
+	r->cfg.acct = xrealloc(r->cfg.acct, (r->cfg.nacct + 1) *
+	    sizeof(*r->cfg.acct));
+	r->cfg.acct[r->cfg.nacct++] = a;
+	r->acct = a;
+}
 
 int
 front_use_account(struct run *r, const char *name, struct err *e)
 {
 	if ((r->acct = config_find(&r->cfg, name)) == NULL)
 		return no_account(r, name, e);
-	return account_ready(r, e);
+	return front_ready(r, e);
 }
 
 int
@@ -95,22 +103,19 @@ front_account(struct run *r, struct err *e)
 		r->acct = config_find(&r->cfg, name);
 	if (r->acct == NULL && o->account == NULL && cmdline_has_host(o)) {
 		/* msmtp style: everything on the command line. */
-		r->acct = account_new("command line");
+		front_adopt(r, account_new("command line"));
 		r->acct->decl = ORIGIN_CMDLINE;
-		r->cfg.acct = xrealloc(r->cfg.acct, (r->cfg.nacct + 1) *
-		    sizeof(*r->cfg.acct));
-		r->cfg.acct[r->cfg.nacct++] = r->acct;
 	}
 	if (r->acct == NULL)
 		return no_account(r, name, e);
-	if (apply_overrides(r, e) == -1)
+	if (front_overrides(r, e) == -1)
 		return -1;
-	return account_ready(r, e);
+	return front_ready(r, e);
 }
 
 /* Resolve the current account's defaults and the EHLO name. */
-static int
-account_ready(struct run *r, struct err *e)
+int
+front_ready(struct run *r, struct err *e)
 {
 	if (account_resolve(r->acct, e) == -1)
 		return -1;

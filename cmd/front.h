@@ -45,6 +45,16 @@ int	 front_account(struct run *, struct err *);
 /* Fill the SMTP parameters that come from the account (not the message). */
 void	 front_smtp_params(struct run *, struct smtp_params *);
 
+/* Apply the command line's config values to the current account. */
+int	 front_overrides(struct run *, struct err *);
+/* Resolve the current account's defaults and the EHLO name. */
+int	 front_ready(struct run *, struct err *);
+/* Make a new account current; the config owns it from now on. */
+void	 front_adopt(struct run *, struct account *);
+/* Connect to the current account's server and describe it on out. */
+int	 front_serverinfo(struct run *, FILE *, struct err *);
+int	 mode_configure(struct run *, struct err *);
+
 /* Make the named account current (no command-line values applied). */
 int	 front_use_account(struct run *, const char *, struct err *);
 

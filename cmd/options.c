@@ -63,6 +63,7 @@ static const struct {
 enum {
 	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
 	OPT_STORE_PW, OPT_FORGET_PW, OPT_CHECK_CONFIG, OPT_DRY_RUN, OPT_ERRORS,
+	OPT_CONFIGURE,
 };
 
 static void
@@ -96,6 +97,7 @@ long_options(void)
 		{ "forget-password",	no_argument,	   NULL, OPT_FORGET_PW },
 		{ "check-config",	no_argument,	   NULL, OPT_CHECK_CONFIG },
 		{ "dry-run",		no_argument,	   NULL, OPT_DRY_RUN },
+		{ "configure",		required_argument, NULL, OPT_CONFIGURE },
 		{ "errors",		required_argument, NULL, OPT_ERRORS },
 	};
 	size_t		 nfixed = sizeof(fixed) / sizeof(fixed[0]), i;
@@ -279,6 +281,10 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 	case OPT_DRY_RUN:
 		o->dry_run = 1;
 		return 0;
+	case OPT_CONFIGURE:
+		o->mode = MODE_CONFIGURE;
+		o->configure = optarg;
+		return 0;
 	case OPT_ERRORS:
 		if (strcmp(optarg, "machine") != 0 && strcmp(optarg, "human"))
 			return err_set(e, ERR_USAGE, "--errors: expected machine "
@@ -383,6 +389,7 @@ usage_print(FILE *fp)
 "      --dry-run             read the message, show the envelope and the\n"
 "                            exact data that would be sent; send nothing\n"
 "      --check-config        report every problem in the config\n"
+"      --configure=ADDRESS   find the server by DNS, print an account\n"
 "      --errors=machine      errors as one key=value line each\n"
 "  -S, --serverinfo          show what the server offers\n"
 "  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"

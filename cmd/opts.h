@@ -15,6 +15,7 @@ enum mode {
 	MODE_STORE_PW,		/* --store-password */
 	MODE_FORGET_PW,		/* --forget-password */
 	MODE_CHECK_CONFIG,	/* --check-config */
+	MODE_CONFIGURE,		/* --configure ADDRESS */
 	MODE_PRETEND,		/* -P */
 	MODE_SERVERINFO,	/* -S, --serverinfo */
 	MODE_VERSION,
@@ -43,6 +44,7 @@ struct opts {
 	const char	*flush_account;	/* -qR ACCOUNT */
 	int		 flush_due;	/* -q15m: only what is due */
 	int		 dry_run;	/* --dry-run */
+	const char	*configure;	/* --configure ADDRESS */
 	int		 machine_errors; /* --errors=machine */
 	struct override	*ov;
 	size_t		 nov;

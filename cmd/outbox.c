@@ -67,16 +67,22 @@ mode_version(void)
 	return EX_OK;
 }
 
-static int
-mode_serverinfo(struct run *r, struct err *e)
+int
+front_serverinfo(struct run *r, FILE *out, struct err *e)
 {
 	struct smtp_params	p;
 
-	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
 	front_smtp_params(r, &p);
 	p.auth = "off";
-	if (smtp_serverinfo(&p, stdout, e) == -1)
+	return smtp_serverinfo(&p, out, e);
+}
+
+static int
+mode_serverinfo(struct run *r, struct err *e)
+{
+	if (front_account(r, e) == -1)
+		return fail(r, e, 0);
+	if (front_serverinfo(r, stdout, e) == -1)
 		return fail(r, e, 1);
 	return EX_OK;
 }
@@ -117,6 +123,8 @@ dispatch(struct run *r, struct err *e)
 		return mode_forget_password(r, e);
 	case MODE_CHECK_CONFIG:
 		return mode_check_config(r, e);
+	case MODE_CONFIGURE:
+		return mode_configure(r, e);
 	case MODE_PRETEND:
 		return mode_pretend(r, stdout, e);
 	case MODE_SERVERINFO:

@@ -1,0 +1,177 @@
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "front.h"
+#include "../src/util.h"
+
+/*
+ * outbox --configure ADDRESS: find the submission server from DNS SRV
+ * records (RFC 6186, RFC 8314: _submissions first), look at what it
+ * offers, and print an account block ready to paste.
+ */
+struct srv {
+	char	host[NS_MAXDNAME];
+	int	port;
+	int	prio;
+	int	weight;
+};
+
+/*
+ * OUTBOX_DNS=ADDR:PORT sends the lookups to that server: a test hook,
+ * so that the suite can answer from a DNS server of its own on loopback.
+ */
+static void
+resolver_init(void)
+{
+	const char		*dns = getenv("OUTBOX_DNS");
+	struct sockaddr_in	 sin;
+	char			 ip[64], *colon;
+
+	res_init();
+	if (dns == NULL || strlen(dns) >= sizeof(ip))
+		return;
+	snprintf(ip, sizeof(ip), "%s", dns);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(53);
+	if ((colon = strchr(ip, ':')) != NULL) {
+		*colon = '\0';
+		sin.sin_port = htons((unsigned short)atoi(colon + 1));
+	}
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+		return;
+	_res.nsaddr_list[0] = sin;
+	_res.nscount = 1;
+}
+
+/* The best SRV target for name; 1 when there is none. */
+static int
+lookup_srv(const char *name, struct srv *best)
+{
+	unsigned char	 ans[4096];
+	ns_msg		 msg;
+	ns_rr		 rr;
+	int		 len, i, found = 0;
+
+	len = res_query(name, ns_c_in, ns_t_srv, ans, sizeof(ans));
+	if (len < 0 || ns_initparse(ans, len, &msg) < 0)
+		return 1;
+	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		struct srv	 s;
+		const unsigned char *rd;
+
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 ||
+		    ns_rr_type(rr) != ns_t_srv || ns_rr_rdlen(rr) < 7)
+			continue;
+		rd = ns_rr_rdata(rr);
+		s.prio = ns_get16(rd);
+		s.weight = ns_get16(rd + 2);
+		s.port = ns_get16(rd + 4);
+		if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd + 6, s.host,
+		    sizeof(s.host)) < 0)
+			continue;
+		/* "." means: no service here (RFC 2782). */
+		if (strcmp(s.host, ".") == 0 || s.host[0] == '\0')
+			continue;
+		if (!found || s.prio < best->prio ||
+		    (s.prio == best->prio && s.weight > best->weight))
+			*best = s;
+		found = 1;
+	}
+	return found ? 0 : 1;
+}
+
+static void
+print_block(const char *acct, const char *addr, const struct srv *s,
+    int implicit)
+{
+	printf("account %s\n", acct);
+	printf("host %s\n", s->host);
+	printf("port %d\n", s->port);
+	printf("tls on\n");
+	printf("tls_starttls %s\n", implicit ? "off" : "on");
+	printf("auth on\n");
+	printf("user %s\n", addr);
+	printf("from %s\n", addr);
+}
+
+static void
+print_template(const char *addr, const char *domain)
+{
+	printf("# No SRV records for %s: one of these hosts usually works.\n"
+	    "# Try them with: outbox -S --host=HOST --port=PORT "
+	    "[--tls-starttls=off]\n", domain);
+	printf("account %s\n", domain);
+	printf("host smtp.%s\n# host mail.%s\n", domain, domain);
+	printf("port 587\n# or port 465 with tls_starttls off\n");
+	printf("tls on\nauth on\nuser %s\nfrom %s\n", addr, addr);
+}
+
+/* Connect, secure and show what the server offers, as -S does. */
+static int
+probe(struct run *r, const char *acct, const struct srv *s, int implicit,
+    struct err *e)
+{
+	char	port[16];
+
+	front_adopt(r, account_new(acct));
+	snprintf(port, sizeof(port), "%d", s->port);
+	if (account_set(r->acct, "host", s->host, &ORIGIN_CMDLINE, e) == -1 ||
+	    account_set(r->acct, "port", port, &ORIGIN_CMDLINE, e) == -1 ||
+	    account_set(r->acct, "tls", "on", &ORIGIN_CMDLINE, e) == -1 ||
+	    account_set(r->acct, "tls_starttls", implicit ? "off" : "on",
+	    &ORIGIN_CMDLINE, e) == -1 || front_overrides(r, e) == -1 ||
+	    front_ready(r, e) == -1)
+		return -1;
+	return front_serverinfo(r, stderr, e);
+}
+
+int
+mode_configure(struct run *r, struct err *e)
+{
+	const char	*addr = r->o->configure;
+	const char	*domain = strrchr(addr, '@');
+	char		 name[NS_MAXDNAME + 32];
+	struct srv	 s;
+	int		 implicit = 1, rv;
+
+	if (domain == NULL || domain[1] == '\0' || has_ctl(addr) ||
+	    strchr(addr, ' ') != NULL) {
+		err_set(e, ERR_USAGE, "--configure: expected an address such "
+		    "as alice@example.org, not '%s'", addr);
+		return fail(r, e, 0);
+	}
+	domain++;
+	resolver_init();
+	snprintf(name, sizeof(name), "_submissions._tcp.%s", domain);
+	if ((rv = lookup_srv(name, &s)) != 0) {
+		implicit = 0;
+		snprintf(name, sizeof(name), "_submission._tcp.%s", domain);
+		rv = lookup_srv(name, &s);
+	}
+	if (rv != 0) {
+		print_template(addr, domain);
+		err_set(e, ERR_HOST, "no SRV records for %s (_submissions._tcp "
+		    "or _submission._tcp); a template is printed above",
+		    domain);
+		return fail(r, e, 0);
+	}
+	printf("# %s: found by DNS (%s)\n", domain, name);
+	if (probe(r, domain, &s, implicit, e) == -1) {
+		print_block(domain, addr, &s, implicit);
+		return fail(r, e, 1);
+	}
+	print_block(domain, addr, &s, implicit);
+	printf("# Add this to ~/.config/outbox/config, then store the "
+	    "password:\n#   outbox --store-password -a %s\n", domain);
+	return EX_OK;
+}
