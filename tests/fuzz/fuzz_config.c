@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: the input as a configuration file.  It is written to a
  * memfd and read through /proc/self/fd/N by config_parse_file(); every
- * account is then resolved, and everything freed.
+ * account is then resolved, and everything freed.  This is done twice:
+ * stopping at the first error, and with cfg.on_error set, going on after
+ * each error (as -P and the config check do).
  *
  * The "eval" command runs its argument with /bin/sh, which a fuzzer must
  * never do.  The command word is the first token of a line after white
@@ -62,22 +64,28 @@ may_eval(const uint8_t *d, size_t n)
 	return 0;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+on_error(void *ctx, const struct err *e)
+{
+	(void)ctx;
+	if (e->cls != ERR_CONFIG || e->msg[0] == '\0') {
+		fprintf(stderr, "fuzz_config: on_error: class %d: %s\n", e->cls,
+		    e->msg);
+		abort();
+	}
+}
+
+static void
+parse(int keep_going)
 {
 	struct config	 cfg;
 	struct err	 e;
 	size_t		 i;
 
-	if (may_eval(data, size))
-		return -1;	/* not added to the corpus */
-	if (ftruncate(memfd, 0) == -1 || pwrite(memfd, data, size, 0) !=
-	    (ssize_t)size) {
-		perror("memfd");
-		abort();
-	}
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&e, 0, sizeof(e));
+	if (keep_going)
+		cfg.on_error = on_error;
 	if (config_parse_file(&cfg, path, 0, &e) == -1 &&
 	    e.cls != ERR_CONFIG) {
 		fprintf(stderr, "fuzz_config: error class %d: %s\n", e.cls,
@@ -94,5 +102,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	config_free(&cfg);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (may_eval(data, size))
+		return -1;	/* not added to the corpus */
+	if (ftruncate(memfd, 0) == -1 || pwrite(memfd, data, size, 0) !=
+	    (ssize_t)size) {
+		perror("memfd");
+		abort();
+	}
+	parse(0);
+	parse(1);
 	return 0;
 }
