@@ -1,4 +1,7 @@
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
 
 #include <netdb.h>
 #include <stdio.h>
@@ -10,6 +13,21 @@
 #include "front.h"
 #include "../src/secret.h"
 #include "../src/util.h"
+
+static int
+mkdir_p_0700(const char *path)
+{
+	char	tmp[512], *s;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (s = tmp + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(tmp, 0700) == -1 && errno != EEXIST ? -1 : 0;
+}
 
 void
 local_hostname(char *buf, size_t len)
@@ -130,6 +148,35 @@ front_ready(struct run *r, struct err *e)
 	return 0;
 }
 
+/*
+ * Where the TLS session of an account is kept for resumption:
+ * $XDG_CACHE_HOME/outbox/ (or ~/.cache/outbox/), one file per account,
+ * host and port, so that a session is only offered where it came from.
+ */
+static void
+tls_cache_path(struct run *r, char *buf, size_t len)
+{
+	const char	*cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	const struct account *a = r->acct;
+	char		 dir[512];
+	size_t		 i, n;
+
+	buf[0] = '\0';
+	if (cache != NULL && *cache == '/')
+		snprintf(dir, sizeof(dir), "%s/outbox", cache);
+	else if (home != NULL && *home == '/' && strcmp(home, "/") != 0)
+		snprintf(dir, sizeof(dir), "%s/.cache/outbox", home);
+	else
+		return;
+	if (mkdir_p_0700(dir) == -1)
+		return;
+	n = (size_t)snprintf(buf, len, "%s/tls-%s-%s-%s", dir, a->name,
+	    acct_str(a, CF_HOST), acct_str(a, CF_PORT));
+	for (i = strlen(dir) + 1; i < n && i < len; i++)
+		if (buf[i] == '/')
+			buf[i] = '_';
+}
+
 void
 front_smtp_params(struct run *r, struct smtp_params *p)
 {
@@ -156,6 +203,8 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->tlsp.priorities = acct_str(a, CF_TLS_PRIORITIES) &&
 	    *acct_str(a, CF_TLS_PRIORITIES) ? acct_str(a, CF_TLS_PRIORITIES) :
 	    NULL;
+	tls_cache_path(r, r->tls_cache, sizeof(r->tls_cache));
+	p->tlsp.cache_file = r->tls_cache[0] ? r->tls_cache : NULL;
 	p->helo = r->helo;
 	p->auth = acct_str(a, CF_AUTH);
 	p->user = acct_str(a, CF_USER);

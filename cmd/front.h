@@ -14,6 +14,7 @@ struct run {
 	struct config		 cfg;
 	struct account		*acct;
 	char			 helo[256];
+	char			 tls_cache[600];
 };
 
 /* One message to send: where it comes from and its envelope as given. */

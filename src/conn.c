@@ -37,6 +37,7 @@ struct conn {
 	int				 tls_up;	/* handshake done */
 	gnutls_session_t		 tls;
 	gnutls_certificate_credentials_t cred;
+	char				*cache_file;	/* resumption */
 	char				 rbuf[RBUFSZ];
 	size_t				 rpos, rlen;
 	char				*wbuf;
@@ -314,6 +315,51 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 	return -1;
 }
 
+/* Offer the session saved last time, if any (TLS 1.3 resumption). */
+static void
+cache_load(struct conn *c, const char *path)
+{
+	unsigned char	buf[8192];
+	gnutls_datum_t	d;
+	ssize_t		n;
+	int		fd;
+
+	c->cache_file = xstrdup(path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0 || (size_t)n == sizeof(buf))
+		return;
+	d.data = buf;
+	d.size = (unsigned)n;
+	gnutls_session_set_data(c->tls, d.data, d.size);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+/* Keep the session for next time: written whole, readable by us only. */
+static void
+cache_save(struct conn *c)
+{
+	gnutls_datum_t	 d = { NULL, 0 };
+	char		*tmp;
+	int		 fd;
+
+	if (gnutls_session_get_data2(c->tls, &d) < 0 || d.size == 0)
+		return;
+	tmp = xasprintf("%s.%d", c->cache_file, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd != -1 && write_all(fd, d.data, d.size) == 0 && close(fd) == 0)
+		rename(tmp, c->cache_file);
+	else {
+		if (fd != -1)
+			close(fd);
+		unlink(tmp);
+	}
+	free(tmp);
+	gnutls_free(d.data);
+}
+
 int
 conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 {
@@ -347,6 +393,8 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 	if (t->certcheck && t->fingerprint == NULL)
 		gnutls_session_set_verify_cert(c->tls, t->hostname, 0);
 	gnutls_transport_set_int(c->tls, c->fd);
+	if (t->cache_file != NULL)
+		cache_load(c, t->cache_file);
 	if (c->timeout_ms > 0) {
 		gnutls_handshake_set_timeout(c->tls, (unsigned)c->timeout_ms);
 		gnutls_record_set_timeout(c->tls, (unsigned)c->timeout_ms);
@@ -623,6 +671,8 @@ conn_close(struct conn *c)
 		return;
 	if (c->tls != NULL) {
 		/* close_notify only on a session that got that far. */
+		if (c->tls_up && c->cache_file != NULL)
+			cache_save(c);
 		if (c->tls_up)
 			gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 		gnutls_deinit(c->tls);
@@ -630,6 +680,7 @@ conn_close(struct conn *c)
 	if (c->cred != NULL)
 		gnutls_certificate_free_credentials(c->cred);
 	close(c->fd);
+	free(c->cache_file);
 	free(c->wbuf);
 	free(c);
 }

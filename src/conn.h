@@ -29,7 +29,8 @@ struct tls_params {
 	const char	*cert_file;	/* client certificate */
 	const char	*key_file;
 	const char	*priorities;	/* GnuTLS priority string */
-	const char	*cache_file;	/* session resumption data, or NULL */
+	const char	*cache_file;	/* session resumption data, or NULL;
+					   only for this host and port */
 };
 
 struct tls_info {

@@ -45,6 +45,19 @@ trace(const struct smtp_session *s, const char *dir, const char *line)
 	fprintf(stderr, "%s %s\n", dir, clean);
 }
 
+/* After a handshake, -v says what was negotiated. */
+static void
+trace_tls(const struct smtp_session *s)
+{
+	struct tls_info	ti;
+
+	if (!s->p->verbose)
+		return;
+	conn_tls_info(s->c, &ti);
+	fprintf(stderr, "--- %s%s\n", ti.cipher, ti.resumed ?
+	    ", session resumed" : "");
+}
+
 /* The only way to change state. */
 static void
 set_state(struct smtp_session *s, enum state st)
@@ -272,6 +285,7 @@ do_starttls(struct smtp_session *s, struct err *e)
 	set_state(s, S_TLS);
 	if (conn_starttls(s->c, &s->p->tlsp, e) == -1)
 		return -1;
+	trace_tls(s);
 	/* What the server said in plaintext cannot be trusted: ask again. */
 	return do_ehlo(s, e);
 }
@@ -375,6 +389,7 @@ session_open(struct smtp_session *s, struct err *e)
 		set_state(s, S_TLS);
 		if (conn_starttls(s->c, &p->tlsp, e) == -1)
 			return -1;
+		trace_tls(s);
 	}
 	set_state(s, S_GREETING);
 	snprintf(s->cmd, sizeof(s->cmd), "greeting");

@@ -135,3 +135,22 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	assert_line --regexp '^    CHUNKING +yes$'
 	assert_line --regexp '^    AUTH +.*SCRAM-SHA-256'
 }
+
+@test "TLS 1.3 sessions are resumed from a per-account cache (0600)" {
+	tls_config "$SMTPS_PORT"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	refute_regex "$stderr" 'session resumed'
+	cache=$XDG_CACHE_HOME/outbox/tls-default-localhost-$SMTPS_PORT
+	[[ -s $cache ]]
+	assert_equal "$(stat -c %a "$cache")" 600
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'session resumed'
+	# Another port has its own cache: nothing is offered there.
+	outbox_config "$RC"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	refute_regex "$stderr" 'session resumed'
+	maildir_wait bob 3
+}

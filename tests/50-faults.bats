@@ -10,7 +10,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
-	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
 	MSG=$BATS_TEST_TMPDIR/msg
 	printf 'From: a@example.org\nTo: b@example.org\nSubject: t\n\nbody\n' >"$MSG"
 }

@@ -10,7 +10,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
-	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state XDG_CACHE_HOME=$BATS_TEST_TMPDIR/cache
 }
 
 teardown() {

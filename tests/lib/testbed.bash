@@ -28,6 +28,7 @@ load /usr/lib/bats/bats-assert/load
 # Each test gets its own queue (outbox's state folder), so tests do not
 # share queued messages and nothing is left in the real home.
 export XDG_STATE_HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/state"
+export XDG_CACHE_HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/cache"
 
 # The binary under test.
 if [[ -z ${OUTBOX:-} ]]; then
