@@ -55,6 +55,8 @@ void	 front_adopt(struct run *, struct account *);
 /* Connect to the current account's server and describe it on out. */
 int	 front_serverinfo(struct run *, FILE *, struct err *);
 int	 mode_configure(struct run *, struct err *);
+/* The current account's password (NULL when its mechanism needs none). */
+int	 front_password(struct run *, char **, struct err *);
 
 /* Make the named account current (no command-line values applied). */
 int	 front_use_account(struct run *, const char *, struct err *);

@@ -15,6 +15,25 @@ make_query(const struct account *a, struct secret_query *q)
 	q->host = acct_str(a, CF_HOST);
 	q->port = acct_int(a, CF_PORT);
 	q->user = acct_str(a, CF_USER);
+	q->password = acct_str(a, CF_PASSWORD);
+	q->passwordeval = acct_str(a, CF_PASSWORDEVAL);
+	q->eval_timeout = 60;
+}
+
+int
+front_password(struct run *r, char **pw, struct err *e)
+{
+	const char		*auth = acct_str(r->acct, CF_AUTH);
+	struct secret_query	 q;
+	enum secret_source	 src;
+
+	*pw = NULL;
+	/* These mechanisms need no password. */
+	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0 ||
+	    strcmp(auth, "gssapi") == 0)
+		return 0;
+	make_query(r->acct, &q);
+	return secret_get(&q, pw, &src, e);
 }
 
 /* The keyring is only asked when the config does not name a password. */

@@ -148,26 +148,10 @@ say(const struct flush *f, const struct qentry *qe, const char *what,
 static int
 flush_open(struct flush *f, struct err *e)
 {
-	struct secret_query	q;
-	enum secret_source	src;
-	const struct account	*a = f->r->acct;
-	const char		*auth = acct_str(a, CF_AUTH);
-
 	f->opened = 1;
 	front_smtp_params(f->r, &f->p);
-	if (strcmp(auth, "off") != 0 && strcmp(auth, "external") != 0 &&
-	    strcmp(auth, "gssapi") != 0) {
-		memset(&q, 0, sizeof(q));
-		q.account = a->name;
-		q.host = acct_str(a, CF_HOST);
-		q.port = acct_int(a, CF_PORT);
-		q.user = acct_str(a, CF_USER);
-		q.password = acct_str(a, CF_PASSWORD);
-		q.passwordeval = acct_str(a, CF_PASSWORDEVAL);
-		q.eval_timeout = 60;
-		if (secret_get(&q, &f->pw, &src, e) == -1)
-			return -1;
-	}
+	if (front_password(f->r, &f->pw, e) == -1)
+		return -1;
 	f->p.password = f->pw;
 	memset(&f->res, 0, sizeof(f->res));
 	if ((f->s = smtp_open(&f->p, &f->res, e)) == NULL)

@@ -271,30 +271,6 @@ collect_rcpts(struct submission *s, struct err *e)
 	return 0;
 }
 
-static int
-get_password(struct submission *s, char **pw, struct err *e)
-{
-	const struct account	*a = s->r->acct;
-	struct secret_query	 q;
-	enum secret_source	 src;
-	const char		*auth = acct_str(a, CF_AUTH);
-
-	*pw = NULL;
-	/* These mechanisms need no password. */
-	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0 ||
-	    strcmp(auth, "gssapi") == 0)
-		return 0;
-	memset(&q, 0, sizeof(q));
-	q.account = a->name;
-	q.host = acct_str(a, CF_HOST);
-	q.port = acct_int(a, CF_PORT);
-	q.user = acct_str(a, CF_USER);
-	q.password = acct_str(a, CF_PASSWORD);
-	q.passwordeval = acct_str(a, CF_PASSWORDEVAL);
-	q.eval_timeout = 60;
-	return secret_get(&q, pw, &src, e);
-}
-
 /*
  * Report each refused recipient on its own line.  The result is the
  * worst: temporary wins, so that the caller tries again.
@@ -496,7 +472,7 @@ submit(struct submission *s, struct err *e)
 	int			 rv, ex, more;
 
 	more = s->queued && queue_due(&s->q, s->r->acct->name, s->qe.id);
-	if ((rv = get_password(s, &pw, e)) == 0) {
+	if ((rv = front_password(s->r, &pw, e)) == 0) {
 		front_smtp_params(s->r, &p);
 		p.password = pw;
 		make_envelope(s, &env);
