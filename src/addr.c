@@ -44,18 +44,63 @@ addr_is_utf8(const char *a)
 	return 0;
 }
 
+#define ADDR_MAX	254	/* RFC 5321 4.5.3.1.3, less the brackets */
+
+/*
+ * Is a[0..n) an address that can go between angle brackets in MAIL or
+ * RCPT as it is?  Quoted strings may hold spaces and escaped pairs;
+ * outside them no space, quote pair, bracket or separator; nowhere a
+ * control character, '<' or '>'.  So no text can close the path early
+ * and smuggle parameters after it.
+ */
+static int
+valid_path(const char *a, size_t n)
+{
+	size_t	i;
+	int	q = 0;
+
+	if (n == 0 || n > ADDR_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)a[i];
+
+		if (c < 0x20 || c == 0x7f || c == '<' || c == '>')
+			return 0;
+		/* A domain literal, user@[192.0.2.1] or [IPv6:...], ends it. */
+		if (!q && c == '[' && i > 0 && a[i - 1] == '@') {
+			if (a[n - 1] != ']' || n - i < 3)
+				return 0;
+			for (i++; i < n - 1; i++)
+				if (!isalnum((unsigned char)a[i]) &&
+				    a[i] != ':' && a[i] != '.')
+					return 0;
+			return 1;
+		}
+		if (q && c == '\\') {
+			if (++i == n || (unsigned char)a[i] < 0x20 ||
+			    a[i] == 0x7f || a[i] == '<' || a[i] == '>')
+				return 0;
+		} else if (c == '"')
+			q = !q;
+		else if (!q && (isspace(c) || c == '\\' || c == '(' ||
+		    c == ')' || c == ',' || c == ';' || c == ':' || c == '['))
+			return 0;
+	}
+	return !q;
+}
+
 /*
  * Finish one address: the part in angle brackets when there was one, else
- * the text seen (comments already dropped).  Source routes are removed.
+ * the text seen (comments already dropped).  A source route
+ * ("@a,@b:user@x") is removed; it holds no quotes.
  */
 static int
 finish(struct addrlist *l, struct buf *text, struct buf *angle, int had_angle,
     struct err *e)
 {
 	const char	*a;
-	char		*colon, *addr;
-	size_t		 i, start, end;
-	int		 q;
+	size_t		 start, end, route;
+	int		 rv = 0;
 
 	a = had_angle ? (angle->p ? angle->p : "") : (text->p ? text->p : "");
 	start = 0;
@@ -65,29 +110,36 @@ finish(struct addrlist *l, struct buf *text, struct buf *angle, int had_angle,
 	while (end > start && isspace((unsigned char)a[end - 1]))
 		end--;
 	if (start == end) {
-		buf_reset(text);
-		buf_reset(angle);
-		return had_angle ? err_set(e, ERR_ADDR, "empty address <>") : 0;
+		if (had_angle)
+			rv = err_set(e, ERR_ADDR, "empty address <>");
+		goto out;
 	}
-	if (a[start] == '@' && (colon = memchr(a + start, ':', end - start)))
-		start = (size_t)(colon - a) + 1;
-	for (i = start, q = 0; i < end; i++) {
-		unsigned char c = (unsigned char)a[i];
-
-		if (c == '"')
-			q = !q;
-		if (c < 0x20 || c == 0x7f || (!q && (c == '<' || c == '>' ||
-		    isspace(c))))
-			return err_set(e, ERR_ADDR, "invalid address '%.*s'",
+	if (a[start] == '@') {
+		route = start + strcspn(a + start, ":\"");
+		if (route >= end || a[route] != ':' || route + 1 == end) {
+			rv = err_set(e, ERR_ADDR, "invalid source route in '%.*s'",
 			    (int)(end - start) > 200 ? 200 : (int)(end - start),
 			    a + start);
+			goto out;
+		}
+		start = route + 1;
 	}
-	addr = xstrndup(a + start, end - start);
-	addrlist_add(l, addr);
-	free(addr);
+	if (!valid_path(a + start, end - start)) {
+		rv = err_set(e, ERR_ADDR, "invalid address '%.*s'",
+		    (int)(end - start) > 200 ? 200 : (int)(end - start),
+		    a + start);
+		goto out;
+	}
+	{
+		char *addr = xstrndup(a + start, end - start);
+
+		addrlist_add(l, addr);
+		free(addr);
+	}
+out:
 	buf_reset(text);
 	buf_reset(angle);
-	return 0;
+	return rv;
 }
 
 int
@@ -95,11 +147,17 @@ addr_parse_list(struct addrlist *l, const char *s, struct err *e)
 {
 	struct buf	 text = { 0 }, angle = { 0 };
 	int		 depth = 0, quoted = 0, in_angle = 0, had_angle = 0;
-	int		 rv = 0;
+	int		 literal = 0, rv = 0;
 
 	for (; *s != '\0' && rv == 0; s++) {
 		char c = *s;
 
+		/* A domain literal: [IPv6:::1] holds colons that are not groups. */
+		if (literal || (c == '[' && depth == 0 && !quoted)) {
+			literal = c != ']';
+			buf_addc(in_angle ? &angle : &text, c);
+			continue;
+		}
 		if (quoted) {
 			buf_addc(in_angle ? &angle : &text, c);
 			if (c == '\\' && s[1] != '\0')

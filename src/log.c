@@ -34,12 +34,16 @@ kv(struct buf *b, const char *k, const char *v)
 static void
 format_line(struct buf *b, const struct logrec *r)
 {
+	char	clean[600];
+
 	kv(b, "account", r->account);
 	kv(b, "host", r->host);
 	buf_addf(b, " port=%d", r->port);
 	kv(b, "tls", r->tls);
 	kv(b, "auth", r->mech);
-	buf_addf(b, " from=<%s>", r->sender ? r->sender : "");
+	sanitize(clean, sizeof(clean), r->sender ? r->sender : "",
+	    r->sender ? strlen(r->sender) : 0);
+	buf_addf(b, " from=<%s>", clean);
 	kv(b, "rcpts", r->rcpts);
 	buf_addf(b, " size=%lld", r->size);
 	kv(b, "msgid", r->msgid);

@@ -234,8 +234,11 @@ child(int out, const char *cmd)
 {
 	int	null = open("/dev/null", O_RDONLY);
 
-	if (null != -1)
+	if (null != -1) {
 		dup2(null, STDIN_FILENO);
+		if (null != STDIN_FILENO)
+			close(null);
+	}
 	dup2(out, STDOUT_FILENO);
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	_exit(127);
@@ -267,8 +270,15 @@ run_capture(const char *cmd, int timeout_s, size_t max, struct buf *b,
 	pfd.events = POLLIN;
 	for (;;) {
 		long long left = deadline - now_ms();
+		int	  pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+		if (pr == -1 && errno == EINTR)
+			continue;
+		/*
+		 * Out of time.  The command keeps our process group: a
+		 * terminal prompt (gpg) must stay in the foreground.
+		 */
+		if (pr <= 0) {
 			rv = -2;
 			kill(pid, SIGKILL);
 			break;

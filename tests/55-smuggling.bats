@@ -106,3 +106,17 @@ check_one_message() {
 	run grep -a '^From:' "$FAULT_LOG"
 	assert_output $'From: "Eve, \\"the admin\\" <root@x>" <a@example.org>\r'
 }
+
+@test "an address cannot close the path early and smuggle ESMTP parameters" {
+	for a in '@"a:\"x> RET=FULL"@example.org' '"a\"" b@c.org' '<@x:>' 'x@y> NOTIFY=NEVER' 'a\"b@c.org'; do
+		run --separate-stderr "$OUTBOX" -C /dev/null --host=127.0.0.1 -f "$a" -bv b@example.org
+		assert_equal "$status" 64
+		run --separate-stderr "$OUTBOX" -C /dev/null --host=127.0.0.1 -bv -- "$a"
+		assert_equal "$status" 64
+	done
+	run "$OUTBOX" -C /dev/null --host=127.0.0.1 -bv -- '"john doe"@example.org' 'u@[IPv6:::1]' 'Team: a@b.org, "x\"y"@c.org;'
+	assert_success
+	assert_line '<"john doe"@example.org>... deliverable'
+	assert_line '<u@[IPv6:::1]>... deliverable'
+	assert_line '<"x\"y"@c.org>... deliverable'
+}

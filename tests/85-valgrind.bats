@@ -35,26 +35,32 @@ teardown() {
 }
 
 # vg ARGS...: run outbox under memcheck (stdin from $MSG) into status,
-# output and stderr.  Memcheck's findings go to $VGLOG; a non-empty log
-# holds them, and exit 99 means an error or a counted leak.
+# output and stderr.  Memcheck's findings go to $VGDIR/vg.PID.log, one per
+# process (children are followed: "queue always" sends from a child); a
+# non-empty log holds findings, and exit 99 means an error or a counted leak.
 vg() {
-	VGLOG=$BATS_TEST_TMPDIR/valgrind.log
+	VGDIR=$BATS_TEST_TMPDIR/valgrind
+	mkdir -p "$VGDIR"
 	local supp=()
 	[[ -f $BATS_TEST_DIRNAME/valgrind.supp ]] &&
 		supp=(--suppressions="$BATS_TEST_DIRNAME/valgrind.supp")
 	run --separate-stderr valgrind -q --error-exitcode=99 \
 		--leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=no \
-		--num-callers=30 "${supp[@]}" --log-file="$VGLOG" \
-		"$OUTBOX" "$@" <"$MSG"
+		--trace-children=yes --num-callers=30 "${supp[@]}" \
+		--log-file="$VGDIR/vg.%p.log" "$OUTBOX" "$@" <"$MSG"
 }
 
-# assert_clean: no memcheck report at all, and outbox's own status is not
-# the one memcheck uses.
+# assert_clean: no memcheck report from any process, and outbox's own
+# status is not the one memcheck uses.
 assert_clean() {
-	if [[ -s $VGLOG || $status == 99 ]]; then
+	local f dirty=0
+	for f in "$VGDIR"/vg.*.log; do
+		[[ -s $f ]] && dirty=1
+	done
+	if ((dirty)) || [[ $status == 99 ]]; then
 		echo "memcheck found problems (exit $status):" >&2
-		cat "$VGLOG" >&2
+		cat "$VGDIR"/vg.*.log >&2
 		echo "outbox stderr: $stderr" >&2
 		return 1
 	fi

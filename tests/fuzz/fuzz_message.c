@@ -27,25 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define FROM_HDR	"A <a@b>"
 
-static int	 infd = -1;
-static char	 spool_dir[] = "/tmp/outbox-fuzz-XXXXXX";
-
-static void
-cleanup(void)
-{
-	rmdir(spool_dir);
-}
+static int		 infd = -1;
+/*
+ * The spool is an unlinked file (O_TMPFILE, or mkstemp and unlink), so
+ * nothing is left behind even when libFuzzer ends with _Exit().
+ */
+static const char	*spool_dir = "/tmp";
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	const char	*t = getenv("TMPDIR");
+
 	(void)argc;
 	(void)argv;
-	if (mkdtemp(spool_dir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-	atexit(cleanup);
+	if (t != NULL && *t != '\0')
+		spool_dir = t;
 	if ((infd = memfd_create("fuzz_message", MFD_CLOEXEC)) == -1) {
 		perror("memfd_create");
 		abort();
