@@ -299,6 +299,7 @@ report_rcpts(const struct submission *s)
 	return err_exitcode(&worst);
 }
 
+/* The log line; e is the error when the attempt failed, else NULL. */
 static void
 write_log(const struct submission *s, int ex, const struct err *e)
 {
@@ -318,6 +319,8 @@ write_log(const struct submission *s, int ex, const struct err *e)
 	l.host = acct_str(a, CF_HOST);
 	l.port = acct_int(a, CF_PORT);
 	l.tls = s->res.tls.version[0] ? s->res.tls.version : "off";
+	l.cipher = s->res.tls.cipher[0] ? s->res.tls.cipher : NULL;
+	l.queued = s->req->queued_id[0] ? s->req->queued_id : NULL;
 	l.mech = s->res.mech;
 	l.sender = s->sender;
 	l.rcpts = rc.p;
@@ -326,7 +329,7 @@ write_log(const struct submission *s, int ex, const struct err *e)
 	l.reply = s->res.final;
 	l.ms = now_ms() - s->start;
 	l.exitcode = ex;
-	l.error = ex != EX_OK && e->cls != ERR_NONE ? e->msg : NULL;
+	l.error = e != NULL ? e->msg : NULL;
 	log_message(acct_str(a, CF_LOGFILE), acct_str(a,
 	    CF_LOGFILE_TIME_FORMAT), acct_str(a, CF_SYSLOG), &l);
 	buf_free(&rc);
@@ -488,9 +491,9 @@ submit(struct submission *s, struct err *e)
 		ex = fail(s->r, e, 1);
 	else if (rv == -1)
 		ex = err_exitcode(e);
-	write_log(s, ex, e);
 	if (s->queued)
 		ex = queue_outcome(s, rv, ex, e);
+	write_log(s, ex, rv == -1 ? e : NULL);
 	/* Then what is due for the same account, on the same connection. */
 	if (more && rv == 0 && smtp_reusable(ss))
 		flush_queue(s->r, &s->q, s->r->acct->name, ss, 0);

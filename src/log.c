@@ -31,6 +31,26 @@ kv(struct buf *b, const char *k, const char *v)
 	buf_addc(b, '"');
 }
 
+/* The server's own queue id, from "250 2.0.0 Ok: queued as 4Xyz". */
+static void
+server_id(struct buf *b, const char *reply)
+{
+	const char	*p;
+	char		 id[64];
+	size_t		 n;
+
+	if (reply == NULL || (p = strstr(reply, "queued as ")) == NULL)
+		return;
+	p += 10;
+	n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._");
+	if (n == 0 || n >= sizeof(id))
+		return;
+	memcpy(id, p, n);
+	id[n] = '\0';
+	kv(b, "serverid", id);
+}
+
 static void
 format_line(struct buf *b, const struct logrec *r)
 {
@@ -40,6 +60,7 @@ format_line(struct buf *b, const struct logrec *r)
 	kv(b, "host", r->host);
 	buf_addf(b, " port=%d", r->port);
 	kv(b, "tls", r->tls);
+	kv(b, "cipher", r->cipher);
 	kv(b, "auth", r->mech);
 	sanitize(clean, sizeof(clean), r->sender ? r->sender : "",
 	    r->sender ? strlen(r->sender) : 0);
@@ -48,9 +69,11 @@ format_line(struct buf *b, const struct logrec *r)
 	buf_addf(b, " size=%lld", r->size);
 	kv(b, "msgid", r->msgid);
 	kv(b, "reply", r->reply);
+	server_id(b, r->reply);
 	buf_addf(b, " duration=%lld.%03llds", r->ms / 1000, r->ms % 1000);
-	buf_addf(b, " result=%s exitcode=%d", r->error ? "failed" : "sent",
-	    r->exitcode);
+	buf_addf(b, " result=%s exitcode=%d", r->queued ? "queued" :
+	    r->error ? "failed" : "sent", r->exitcode);
+	kv(b, "queueid", r->queued);
 	kv(b, "error", r->error);
 }
 

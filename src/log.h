@@ -13,12 +13,14 @@ struct logrec {
 	const char	*host;
 	int		 port;
 	const char	*tls;		/* version, or "off" */
+	const char	*cipher;	/* the TLS session, or NULL */
 	const char	*mech;		/* SASL mechanism, or "" */
 	const char	*sender;
 	const char	*rcpts;		/* "a@x=250,b@y=550" */
 	long long	 size;
 	const char	*msgid;
 	const char	*reply;		/* the server's reply to the data */
+	const char	*queued;	/* outbox's queue id, when queued */
 	long long	 ms;
 	int		 exitcode;
 	const char	*error;		/* NULL on success */

@@ -217,3 +217,19 @@ sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
 	[[ $stderr != *"wonder land-42"* ]]
 	[[ $stderr != *"$(printf '\0alice\0wonder land-42' | base64)"* ]]
 }
+
+@test "the log line: account, TLS, mechanism, recipients' outcome, ids, duration" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	run "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: log\nMessage-ID: <log1@example.org>\n\nhi\n')
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_line --regexp "^[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} account=default host=localhost port=$SUBMISSION_PORT tls=TLS1\.3 cipher=\"?\(TLS1\.3\)[^ ]* auth=SCRAM-SHA-256 from=<alice@example\.org> rcpts=\"<bob@example\.org>=250\" size=[0-9]+ msgid=<log1@example\.org> reply=\"250 2\.0\.0 Ok: [0-9 a-z]*queued as [A-Z0-9]+\" serverid=[A-Z0-9]+ duration=[0-9]+\.[0-9]{3}s result=sent exitcode=0$"
+	# A queued one says so, with the reason, and never a secret.
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log" "port 9"
+	run "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: log2\n\nhi\n')
+	assert_success
+	run tail -1 "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp 'result=queued exitcode=0 queueid=[^ ]+ error="cannot connect to localhost:9'
+	run cat "$BATS_TEST_TMPDIR/log"
+	refute_output --partial 'wonder land-42'
+}
