@@ -70,7 +70,8 @@ size_t	 conn_pending(const struct conn *);
 int	 conn_write(struct conn *, const void *, size_t, struct err *);
 int	 conn_flush(struct conn *, struct err *);
 int	 conn_is_tls(const struct conn *);
-void	 conn_tls_info(const struct conn *, struct tls_info *);
+/* Version and cipher; with_cert, the certificate's details too (dearer). */
+void	 conn_tls_info(const struct conn *, struct tls_info *, int with_cert);
 /*
  * Channel binding data for SASL -PLUS mechanisms, base64: tls-exporter
  * on TLS 1.3, tls-unique on TLS 1.2.  Returns NULL when there is none;

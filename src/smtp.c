@@ -53,7 +53,7 @@ trace_tls(const struct smtp_session *s)
 
 	if (!s->p->verbose)
 		return;
-	conn_tls_info(s->c, &ti);
+	conn_tls_info(s->c, &ti, 0);
 	fprintf(stderr, "--- %s%s\n", ti.cipher, ti.resumed ?
 	    ", session resumed" : "");
 }
@@ -727,7 +727,7 @@ smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
 		smtp_close(s, res);
 		return NULL;
 	}
-	conn_tls_info(s->c, &res->tls);
+	conn_tls_info(s->c, &res->tls, 0);
 	return s;
 }
 
@@ -855,7 +855,7 @@ smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
 	if (rv == 0) {
 		fprintf(out, "SMTP server at %s, port %d:\n    %s\n", p->host,
 		    p->port, s->greeting);
-		conn_tls_info(s->c, &ti);
+		conn_tls_info(s->c, &ti, 1);
 		if (conn_is_tls(s->c)) {
 			fprintf(out, "TLS:\n    %-12s %s\n    %-12s %s\n",
 			    "version", ti.version, "session", ti.cipher);
