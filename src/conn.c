@@ -310,8 +310,10 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 		    rv == GNUTLS_E_PUSH_ERROR || rv == GNUTLS_E_PREMATURE_TERMINATION ||
 		    rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_TIMEDOUT ? ERR_TEMP :
 		    ERR_PROTO, "TLS handshake failed: %s%s", gnutls_strerror(rv),
-		    rv == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ? " (is this port "
-		    "plaintext? then use 'tls_starttls on' and port 587)" : "");
+		    rv == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
+		    rv == GNUTLS_E_UNEXPECTED_PACKET ? " (the server speaks "
+		    "plaintext first: this port wants STARTTLS; set "
+		    "'tls_starttls on', or use port 465 for implicit TLS)" : "");
 	status = gnutls_session_get_verify_cert_status(c->tls);
 	if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
 		return err_set(e, ERR_PROTO, "TLS certificate refused: it is "

@@ -393,8 +393,15 @@ session_open(struct smtp_session *s, struct err *e)
 	}
 	set_state(s, S_GREETING);
 	snprintf(s->cmd, sizeof(s->cmd), "greeting");
-	if (read_reply(s, &r, NULL, e) == -1)
+	if (read_reply(s, &r, NULL, e) == -1) {
+		/* A silent server may be waiting for a TLS handshake. */
+		if (!(p->tls && !p->starttls) && e->cls == ERR_TEMP &&
+		    strstr(e->msg, "timed out") != NULL)
+			err_prefix(e, "no greeting (%s implicit TLS? then set "
+			    "'tls_starttls off')", p->port == 465 ?
+			    "port 465 expects" : "does this port expect");
 		return -1;
+	}
 	if (r.code != 220)
 		return reply_error(s, &r, ERR_PERM, e);
 	snprintf(s->greeting, sizeof(s->greeting), "%s", r.text);

@@ -154,3 +154,16 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	refute_regex "$stderr" 'session resumed'
 	maildir_wait bob 3
 }
+
+@test "port and mode mismatches are named with the fix" {
+	# Implicit TLS against a STARTTLS port.
+	outbox_config "$RC" "tls_starttls off" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" "TLS handshake failed: .*this port wants STARTTLS; set 'tls_starttls on', or use port 465 for implicit TLS"
+	# STARTTLS against an implicit-TLS port: the server waits, silent.
+	outbox_config "$RC" "port $SMTPS_PORT" "timeout 2" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" "no greeting \(does this port expect implicit TLS\? then set 'tls_starttls off'\): timed out"
+}
