@@ -404,6 +404,9 @@ session_open(struct smtp_session *s, struct err *e)
 	}
 	if (r.code != 220)
 		return reply_error(s, &r, ERR_PERM, e);
+	if (conn_pending(s->c) > 0)
+		return err_set(e, ERR_PROTO, "the server sent more than its "
+		    "greeting before outbox spoke; stopping");
 	snprintf(s->greeting, sizeof(s->greeting), "%s", r.text);
 	if (do_ehlo(s, e) == -1)
 		return -1;
@@ -668,6 +671,10 @@ transaction_pipelined(struct smtp_session *s, struct msg *m, int last,
 		return rcpt_error(s, e);	/* closing aborts any DATA */
 	if (r.code != 354)
 		return reply_error(s, &r, ERR_PERM, e);
+	/* More replies than commands: which one was for what? Stop. */
+	if (conn_pending(s->c) > 0)
+		return err_set(e, ERR_PROTO, "the server sent more replies than "
+		    "outbox sent commands; stopping before the message");
 	if (send_body_dotted(s, m, last, e) == -1)
 		return -1;
 	return final_reply(s, e);

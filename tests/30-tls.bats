@@ -167,3 +167,13 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	assert_equal "$status" 75
 	assert_regex "$stderr" "no greeting \(does this port expect implicit TLS\? then set 'tls_starttls off'\): timed out"
 }
+
+@test "a certificate not valid yet is refused and says so" {
+	tls_config "$FUTURE_PORT"
+	refused 'TLS certificate refused: it is not valid yet'
+}
+
+@test "a certificate signed with SHA-1 is refused as insecure" {
+	tls_config "$WEAK_PORT"
+	refused 'TLS certificate refused: .*insecure'
+}

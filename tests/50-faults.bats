@@ -373,3 +373,45 @@ expect EHLO"
 	assert_equal "$status" 76
 	assert_regex "$stderr" 'STARTTLS injection'
 }
+
+@test "more replies than pipelined commands: stop before the message" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo PIPELINING
+		expect MAIL
+		expect RCPT
+		expect DATA
+		send 250 ok
+		send 250 ok
+		send 354 go
+		send 250 an extra reply
+		wait_close
+	EOF
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more replies than outbox sent commands'
+	fault_wait
+	refute grep -q '^Subject' "$FAULT_LOG"
+}
+
+@test "fewer replies than pipelined commands: a timeout, never a success" {
+	fault_start <<-'EOF'
+		send 220 hi
+		ehlo PIPELINING
+		expect MAIL
+		expect RCPT
+		expect DATA
+		send 250 ok
+		sleep 6
+	EOF
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'RCPT TO:<b@example.org>: .*timed out|timed out'
+}
+
+@test "a server that talks before the client: stop" {
+	fault_start $'sendraw 220 hi\\r\\n250 unasked\\r\\n\nsleep 2'
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more than its greeting'
+}

@@ -22,6 +22,8 @@
 #   SELFSIGNED_PORT  implicit TLS, self-signed certificate
 #   PLAIN_PORT       no TLS at all, AUTH offered in clear anyway
 #   SMALL_PORT       like SUBMISSION_PORT but message_size_limit=10000
+#   FUTURE_PORT      implicit TLS, certificate not valid yet
+#   WEAK_PORT        implicit TLS, certificate signed with SHA-1
 # Needs root (Postfix's master and Dovecot start as root and drop privileges).
 set -euo pipefail
 
@@ -39,7 +41,8 @@ unset _fd
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${TESTBED_PYTHON:-/usr/bin/python3}
 START_TIMEOUT=${MTA_START_TIMEOUT:-15}
-PORT_NAMES=(SUBMISSION_PORT SMTPS_PORT WRONGNAME_PORT EXPIRED_PORT SELFSIGNED_PORT PLAIN_PORT SMALL_PORT)
+PORT_NAMES=(SUBMISSION_PORT SMTPS_PORT WRONGNAME_PORT EXPIRED_PORT SELFSIGNED_PORT PLAIN_PORT SMALL_PORT
+	FUTURE_PORT WEAK_PORT)
 
 die() {
 	echo "mta.sh: $*" >&2
@@ -290,6 +293,8 @@ write_config() {
 		outbox_wrongname_chain = $p/wrongname.key, $p/wrongname.pem
 		outbox_expired_chain = $p/expired.key, $p/expired.pem
 		outbox_selfsigned_chain = $p/selfsigned.key, $p/selfsigned.pem
+		outbox_future_chain = $p/future.key, $p/future.pem
+		outbox_weak_chain = $p/weak.key, $p/weak.pem
 
 		# tests send wrong passwords and odd commands: no penalty sleeps
 		smtpd_error_sleep_time = 0s
@@ -302,6 +307,7 @@ write_config() {
 	EOF
 
 	local sub=$1 smtps=$2 wrong=$3 expired=$4 selfsigned=$5 plain=$6 small=$7
+	local future=$8 weak=$9
 	cat >"$dir/postfix/master.cf" <<-EOF
 		# service type  private unpriv  chroot  wakeup  maxproc command + args
 		127.0.0.1:$sub inet n - n - - smtpd
@@ -337,6 +343,16 @@ write_config() {
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_auth_only=yes
 		  -o message_size_limit=10000
+		127.0.0.1:$future inet n - n - - smtpd
+		  -o syslog_name=postfix/future
+		  -o smtpd_tls_wrappermode=yes
+		  -o smtpd_tls_security_level=encrypt
+		  -o smtpd_tls_chain_files=\$outbox_future_chain
+		127.0.0.1:$weak inet n - n - - smtpd
+		  -o syslog_name=postfix/weak
+		  -o smtpd_tls_wrappermode=yes
+		  -o smtpd_tls_security_level=encrypt
+		  -o smtpd_tls_chain_files=\$outbox_weak_chain
 		pickup    unix  n       -       n       60      1       pickup
 		cleanup   unix  n       -       n       -       0       cleanup
 		qmgr      unix  n       -       n       300     1       qmgr

@@ -6,6 +6,8 @@
 #   server.pem server.key         DNS:localhost, IP:127.0.0.1, signed by the CA
 #   wrongname.pem wrongname.key   DNS:wrong.example only, signed by the CA
 #   expired.pem expired.key       localhost/127.0.0.1, signed by the CA, expired 30 days ago
+#   future.pem future.key         localhost/127.0.0.1, signed by the CA, valid from 30 days on
+#   weak.pem weak.key             localhost/127.0.0.1, signed by the CA with SHA-1
 #   selfsigned.pem selfsigned.key localhost/127.0.0.1, self-signed (not from the CA)
 #   client.pem client.key         client certificate (CN=alice, clientAuth), signed by the CA
 #   server.sha256                 SHA-256 fingerprint of server.pem's DER, AB:CD:..:EF
@@ -76,7 +78,7 @@ ca = (x509.CertificateBuilder()
       .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
       .sign(ca_key, hashes.SHA256()))
 
-def leaf(subject, dns, ips, start, end, issuer=None, client=False):
+def leaf(subject, dns, ips, start, end, issuer=None, client=False, digest=None):
     key = newkey()
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     b = (x509.CertificateBuilder()
@@ -102,7 +104,7 @@ def leaf(subject, dns, ips, start, end, issuer=None, client=False):
     if issuer_cert is not None:
         b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             issuer_cert.public_key()), critical=False)
-    return b.sign(issuer_key, hashes.SHA256()), key
+    return b.sign(issuer_key, digest or hashes.SHA256()), key
 
 valid = (now - day, now + 3650 * day)
 server, server_key = leaf("localhost", ["localhost"], ["127.0.0.1"], *valid, issuer=(ca, ca_key))
@@ -114,6 +116,12 @@ c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], now - 400 * day, now - 30
 write("expired", c, k)
 c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], *valid)
 write("selfsigned", c, k)
+c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], now + 30 * day, now + 400 * day,
+            issuer=(ca, ca_key))
+write("future", c, k)
+c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], *valid, issuer=(ca, ca_key),
+            digest=hashes.SHA1())
+write("weak", c, k)
 c, k = leaf("alice", [], [], *valid, issuer=(ca, ca_key), client=True)
 write("client", c, k)
 
