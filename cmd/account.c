@@ -153,11 +153,11 @@ front_ready(struct run *r, struct err *e)
  * $XDG_CACHE_HOME/outbox/ (or ~/.cache/outbox/), one file per account,
  * host and port, so that a session is only offered where it came from.
  */
-static void
-tls_cache_path(struct run *r, char *buf, size_t len)
+int
+front_cache_file(const char *what, const struct account *a, int per_server,
+    char *buf, size_t len)
 {
 	const char	*cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	const struct account *a = r->acct;
 	char		 dir[512];
 	size_t		 i, n;
 
@@ -167,14 +167,18 @@ tls_cache_path(struct run *r, char *buf, size_t len)
 	else if (home != NULL && *home == '/' && strcmp(home, "/") != 0)
 		snprintf(dir, sizeof(dir), "%s/.cache/outbox", home);
 	else
-		return;
+		return -1;
 	if (mkdir_p_0700(dir) == -1)
-		return;
-	n = (size_t)snprintf(buf, len, "%s/tls-%s-%s-%s", dir, a->name,
-	    acct_str(a, CF_HOST), acct_str(a, CF_PORT));
+		return -1;
+	if (per_server)
+		n = (size_t)snprintf(buf, len, "%s/%s-%s-%s-%s", dir, what,
+		    a->name, acct_str(a, CF_HOST), acct_str(a, CF_PORT));
+	else
+		n = (size_t)snprintf(buf, len, "%s/%s-%s", dir, what, a->name);
 	for (i = strlen(dir) + 1; i < n && i < len; i++)
 		if (buf[i] == '/')
 			buf[i] = '_';
+	return 0;
 }
 
 void
@@ -203,7 +207,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->tlsp.priorities = acct_str(a, CF_TLS_PRIORITIES) &&
 	    *acct_str(a, CF_TLS_PRIORITIES) ? acct_str(a, CF_TLS_PRIORITIES) :
 	    NULL;
-	tls_cache_path(r, r->tls_cache, sizeof(r->tls_cache));
+	front_cache_file("tls", r->acct, 1, r->tls_cache, sizeof(r->tls_cache));
 	p->tlsp.cache_file = r->tls_cache[0] ? r->tls_cache : NULL;
 	p->helo = r->helo;
 	p->auth = acct_str(a, CF_AUTH);
@@ -246,7 +250,8 @@ mode_pretend(struct run *r, FILE *out, struct err *e)
 			continue;
 		origin_str(&a->org[k], where, sizeof(where));
 		fprintf(out, "    %-24s = %s  (%s)\n", cfkey_name((enum cfkey)k),
-		    k == CF_PASSWORD ? "*" : v, where);
+		    k == CF_PASSWORD || k == CF_OAUTH_CLIENT_SECRET ? "*" : v,
+		    where);
 	}
 	fprintf(out, "    %-24s = %s\n", "(EHLO domain)", r->helo);
 	if (strcmp(acct_str(a, CF_AUTH), "off") != 0) {

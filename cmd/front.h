@@ -15,6 +15,7 @@ struct run {
 	struct account		*acct;
 	char			 helo[256];
 	char			 tls_cache[600];
+	int			 oauth_cached;	/* the token came from the cache */
 };
 
 /* One message to send: where it comes from and its envelope as given. */
@@ -55,8 +56,23 @@ void	 front_adopt(struct run *, struct account *);
 /* Connect to the current account's server and describe it on out. */
 int	 front_serverinfo(struct run *, FILE *, struct err *);
 int	 mode_configure(struct run *, struct err *);
-/* The current account's password (NULL when its mechanism needs none). */
+/*
+ * The current account's password (NULL when its mechanism needs none),
+ * or for OAuth 2.0 with a token endpoint, an access token: the cached
+ * one unless fresh.
+ */
 int	 front_password(struct run *, char **, struct err *);
+/*
+ * After AUTH was refused: when the password was a cached access token,
+ * get a fresh one into *pw (the old one is freed) and return 1: retry.
+ */
+int	 front_auth_retry(struct run *, char **pw, const struct err *);
+/*
+ * $XDG_CACHE_HOME/outbox/WHAT-account, with -host-port when per_server
+ * (the folder is made, 0700).
+ */
+int	 front_cache_file(const char *what, const struct account *,
+	    int per_server, char *, size_t);
 
 /* Make the named account current (no command-line values applied). */
 int	 front_use_account(struct run *, const char *, struct err *);

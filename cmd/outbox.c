@@ -1,6 +1,7 @@
 #include <sys/prctl.h>
 
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,8 @@ main(int argc, char *argv[])
 
 	/* No core dump may hold a password. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* A peer that goes away is an error to report, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
 	if (opts_parse(&o, argc, argv, &e) == -1) {

@@ -154,9 +154,12 @@ flush_open(struct flush *f, struct err *e)
 		return -1;
 	f->p.password = f->pw;
 	memset(&f->res, 0, sizeof(f->res));
-	if ((f->s = smtp_open(&f->p, &f->res, e)) == NULL)
-		return -1;
-	return 0;
+	f->s = smtp_open(&f->p, &f->res, e);
+	if (f->s == NULL && front_auth_retry(f->r, &f->pw, e)) {
+		f->p.password = f->pw;
+		f->s = smtp_open(&f->p, &f->res, e);
+	}
+	return f->s == NULL ? -1 : 0;
 }
 
 static void

@@ -480,7 +480,13 @@ submit(struct submission *s, struct err *e)
 		p.password = pw;
 		make_envelope(s, &env);
 		memset(&s->res, 0, sizeof(s->res));
-		if ((ss = smtp_open(&p, &s->res, e)) == NULL)
+		ss = smtp_open(&p, &s->res, e);
+		/* A cached OAuth token refused: once more with a fresh one. */
+		if (ss == NULL && front_auth_retry(s->r, &pw, e)) {
+			p.password = pw;
+			ss = smtp_open(&p, &s->res, e);
+		}
+		if (ss == NULL)
 			rv = -1;
 		else
 			rv = smtp_transaction(ss, &env, &s->m, !more, &s->res,

@@ -90,6 +90,9 @@ static const struct cfrow {
 	{ "queue_lifetime",	CF_QUEUE_LIFETIME,	T_INT, NULL },
 	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
 	{ "all_or_nothing",	CF_ALL_OR_NOTHING,	T_BOOL, NULL },
+	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
+	{ "oauth_client_id",	CF_OAUTH_CLIENT_ID,	T_STR, NULL },
+	{ "oauth_client_secret", CF_OAUTH_CLIENT_SECRET, T_SECRET, NULL },
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
@@ -349,7 +352,7 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 static void
 acct_put(struct account *a, enum cfkey key, char *val, const struct origin *o)
 {
-	if (key == CF_PASSWORD)
+	if (key == CF_PASSWORD || key == CF_OAUTH_CLIENT_SECRET)
 		secret_free(a->val[key]);
 	else
 		free(a->val[key]);
@@ -445,7 +448,7 @@ account_free(struct account *a)
 	if (a == NULL)
 		return;
 	for (i = 0; i < CF_NKEYS; i++) {
-		if (i == CF_PASSWORD)
+		if (i == CF_PASSWORD || i == CF_OAUTH_CLIENT_SECRET)
 			secret_free(a->val[i]);
 		else
 			free(a->val[i]);
@@ -680,7 +683,8 @@ do_command(struct parser *p, char *cmd, char *arg, int depth, struct err *e)
 	if (p->cur == NULL)
 		return err_set(e, ERR_CONFIG, "'%s' before the first account "
 		    "or defaults line", cmd);
-	if (strcmp(cmd, "password") == 0)
+	if (strcmp(cmd, "password") == 0 ||
+	    strcmp(cmd, "oauth_client_secret") == 0)
 		p->has_password = 1;
 	return account_set(p->cur, cmd, arg, &o, e);
 }
@@ -966,6 +970,10 @@ account_resolve(struct account *a, struct err *e)
 	    strcmp(a->val[CF_AUTH], "external") != 0)
 		return err_set(e, ERR_CONFIG, "account %s: auth is on but no "
 		    "user is given (add 'user NAME')", a->name);
+	if (a->val[CF_OAUTH_TOKEN_URL] != NULL &&
+	    a->val[CF_OAUTH_CLIENT_ID] == NULL)
+		return err_set(e, ERR_CONFIG, "account %s: oauth_token_url needs "
+		    "oauth_client_id too", a->name);
 	if (a->val[CF_TLS_CERT_FILE] != NULL && a->val[CF_TLS_KEY_FILE] == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: tls_cert_file needs "
 		    "tls_key_file too", a->name);

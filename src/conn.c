@@ -491,8 +491,10 @@ fill(struct conn *c, long long deadline, struct err *e)
 			    "server");
 	}
 	n = conn_recv(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-	if (n == 0)
-		return err_set(e, ERR_TEMP, "the server closed the connection");
+	if (n == 0) {
+		err_set(e, ERR_TEMP, "the server closed the connection");
+		return -2;	/* the end of the stream */
+	}
 	if (n < 0)
 		return err_set(e, ERR_TEMP, "reading from the server: %s",
 		    errno == EAGAIN || errno == ETIMEDOUT ? "timed out" :
@@ -518,7 +520,7 @@ conn_getline(struct conn *c, char *buf, size_t cap, size_t *len,
 		if (c->rlen - c->rpos >= cap || c->rlen - c->rpos >= RBUFSZ)
 			return err_set(e, ERR_PROTO, "the server sent a line "
 			    "longer than %zu bytes", cap - 1);
-		if (fill(c, deadline, e) == -1)
+		if (fill(c, deadline, e) < 0)
 			return -1;
 	}
 	n = (size_t)(nl - (c->rbuf + c->rpos));
@@ -532,6 +534,29 @@ conn_getline(struct conn *c, char *buf, size_t cap, size_t *len,
 	*len = n;
 	c->rpos = (size_t)(nl - c->rbuf) + 1;
 	return 0;
+}
+
+ssize_t
+conn_read(struct conn *c, void *buf, size_t len, struct err *e)
+{
+	long long	deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+	size_t		n;
+
+	if (conn_flush(c, e) == -1)
+		return -1;
+	if (c->rlen == c->rpos) {
+		c->rpos = c->rlen = 0;
+		switch (fill(c, deadline, e)) {
+		case -2:
+			return 0;
+		case -1:
+			return -1;
+		}
+	}
+	n = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+	memcpy(buf, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	return (ssize_t)n;
 }
 
 size_t

@@ -2,6 +2,7 @@
 #define OUTBOX_CONN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "err.h"
@@ -64,6 +65,11 @@ int	 conn_starttls(struct conn *, const struct tls_params *, struct err *);
  */
 int	 conn_getline(struct conn *, char *buf, size_t cap, size_t *len,
 	    struct err *);
+/*
+ * Read up to len bytes (what is buffered first).  Returns the count, 0 at
+ * the end of the stream, -1 on error (ERR_TEMP).
+ */
+ssize_t	 conn_read(struct conn *, void *, size_t, struct err *);
 /* Bytes received but not yet read by conn_getline. */
 size_t	 conn_pending(const struct conn *);
 /* Queue bytes for sending; sent when the buffer fills or on conn_flush. */

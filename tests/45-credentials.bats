@@ -172,3 +172,75 @@ oauth_server() {	# oauth_server MECH REPLY...
 	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
 	assert_failure
 }
+
+token_server() {	# token_server TOKENS [args]: an HTTPS token endpoint
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/lib/tokenserver.py" --port-file "$BATS_TEST_TMPDIR/tok.port" \
+		--log "$BATS_TEST_TMPDIR/tok.log" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" \
+		--refresh 'refresh/TOKEN+1' --client-id cid --tokens "$@" </dev/null >/dev/null 2>&1 3>&- &
+	TOK_PID=$!
+	for i in $(seq 50); do [[ -s $BATS_TEST_TMPDIR/tok.port ]] && break; sleep 0.1; done
+	TOK_PORT=$(cat "$BATS_TEST_TMPDIR/tok.port")
+}
+
+# An XOAUTH2 server on TLS with the test bed's certificate; $1: per-connection script tails
+oauth_refresh_setup() {
+	printf 'account default\nhost localhost\nport %s\ntls on\ntls_trust_file %s\nuser alice@example.org\nauth xoauth2\nfrom alice@example.org\noauth_token_url https://localhost:%s/token\noauth_client_id cid\npasswordeval "echo refresh/TOKEN+1"\nqueue off\n' \
+		"$FAULT_PORT" "$MTA_CA" "$TOK_PORT" >"$RC"
+}
+
+xoauth_ok() {	# the script of one connection that accepts token $1
+	printf 'send 220 hi\nehlo STARTTLS\nexpect STARTTLS\nsend 220 go\nstarttls\nehlo AUTH=XOAUTH2\nexpect AUTH XOAUTH2 %s\nsend 235 ok\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye\n' \
+		"$(printf 'user=alice@example.org\001auth=Bearer %s\001\001' "$1" | base64 -w0)"
+}
+
+@test "OAuth2: the refresh token buys an access token, which is cached" {
+	token_server AT-1,AT-2
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	run cat "$BATS_TEST_TMPDIR/tok.log"
+	assert_output 'grant_type=refresh_token&refresh_token=refresh%2FTOKEN%2B1&client_id=cid'
+	cache=$XDG_CACHE_HOME/outbox/oauth-default
+	assert_equal "$(stat -c %a "$cache")" 600
+	# The second send uses the cached token: no new request.
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/tok.log")" 1
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: a refused cached token is refreshed and AUTH tried once more" {
+	token_server AT-1,AT-2
+	refused=$(printf 'send 220 hi\nehlo STARTTLS\nexpect STARTTLS\nsend 220 go\nstarttls\nehlo AUTH=XOAUTH2\nexpect AUTH XOAUTH2 .*\nsend 334 eyJzdGF0dXMiOiI0MDEifQ==\nexpect ^$\nsend 535 5.7.8 token expired\nexpect QUIT\nsend 221 bye')
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	fault_wait
+	# Now the server refuses every token: outbox refreshes once (AT-2),
+	# tries again on a new connection, and then gives up with 77.
+	fault_start - --connections 2 --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" <<<"$refused"
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" 'authentication with XOAUTH2 failed: 535 5.7.8 token expired'
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/tok.log")" 2
+	grep -a -q "AUTH XOAUTH2 $(printf 'user=alice@example.org\001auth=Bearer AT-2\001\001' | base64 -w0)" "$FAULT_LOG"
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: a refresh token the endpoint refuses: 77, with its error" {
+	token_server AT-1
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	sed -i 's|echo refresh/TOKEN+1|echo wrong|' "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" "account default: OAuth token refresh: localhost: the token endpoint refused the refresh token: HTTP 400 invalid_grant: Bad refresh token"
+	[[ $stderr != *wrong* ]]
+	kill "$TOK_PID"
+}
