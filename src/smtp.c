@@ -10,6 +10,8 @@
 #include "smtp.h"
 #include "util.h"
 
+#define AUTH_STEPS_MAX	8
+
 enum state {
 	S_INIT, S_CONNECT, S_TLS, S_GREETING, S_EHLO, S_HELO, S_STARTTLS,
 	S_AUTH, S_MAIL, S_RCPT, S_DATA, S_BODY, S_QUIT, S_DONE,
@@ -296,9 +298,13 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 {
 	struct reply	 r;
 	char		*out;
-	int		 done = 0, rv;
+	int		 done = 0, rv, steps;
 
-	for (;;) {
+	/*
+	 * Every mechanism is done in a few steps; a server that keeps
+	 * challenging could otherwise hold the session forever.
+	 */
+	for (steps = 0; steps < AUTH_STEPS_MAX; steps++) {
 		if (read_reply(s, &r, NULL, e) == -1)
 			return -1;
 		if (r.code == 235)
@@ -328,6 +334,8 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 		if (rv == -1)
 			return -1;
 	}
+	return err_set(e, ERR_PROTO, "AUTH %s: the server asked for more than "
+	    "%d steps", mech, AUTH_STEPS_MAX);
 }
 
 static int

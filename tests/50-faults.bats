@@ -33,6 +33,7 @@ conf() {
 		echo "queue off"
 		printf '%s\n' "$@"
 	} >"$f"
+	chmod 600 "$f"
 	echo "$f"
 }
 
@@ -414,4 +415,15 @@ expect EHLO"
 	send b@example.org
 	assert_equal "$status" 76
 	assert_regex "$stderr" 'more than its greeting'
+}
+
+@test "endless AUTH challenges: bounded, exit 76" {
+	fault_make_cert
+	script=$'send 220 hi\nehlo STARTTLS\nexpect STARTTLS\nsend 220 go\nstarttls\nehlo AUTH=LOGIN\nexpect AUTH LOGIN'
+	for i in $(seq 12); do script+=$'\nsend 334 VXNlcm5hbWU6\nrecv'; done
+	fault_start - --cert "$FAULT_CERT" --key "$FAULT_KEY" <<<"$script"
+	EXTRA=("tls on" "tls_certcheck off" "auth login" "user u" "password p")
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'AUTH LOGIN: the server asked for more than 8 steps'
 }
