@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -675,6 +676,185 @@ def fig5(q, delay_ms):
     return res
 
 
+def closed_port():
+    """A loopback port on which a connect is refused, and the sockets that
+    keep it so: bound, never listening, so that nothing else takes it."""
+    held = []
+    s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s4.bind(("127.0.0.1", 0))
+    held.append(s4)
+    port = s4.getsockname()[1]
+    try:                    # localhost may be ::1 first
+        s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s6.bind(("::1", port))
+        held.append(s6)
+    except OSError:
+        pass
+    return port, held
+
+
+POSTFIX_QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
+
+
+def postfix_queued():
+    """How many messages Postfix still has in its queues."""
+    n = 0
+    for q in POSTFIX_QUEUES:
+        for _, _, files in os.walk(os.path.join(MTA, "queue", q)):
+            n += len(files)
+    return n
+
+
+MSGID = re.compile(rb"^Message-ID:[ \t]*<([^>]*)>", re.I | re.M)
+
+
+def check_arrived_once(ids, what, timeout=60.0):
+    """Wait until Postfix has delivered everything, then check that bob/new
+    holds each Message-ID in ids exactly once and nothing else; delete."""
+    # Every client has had its 250s, so each message is in a Postfix queue
+    # or delivered; the grace period is only for a missing message.
+    deadline = time.monotonic() + timeout
+    while postfix_queued():
+        if time.monotonic() > deadline:
+            raise BenchError("%s: %d of %d messages arrived in %.0f s, %d "
+                             "still in Postfix's queue; Postfix log:\n%s" % (
+                                 what, len(maildir_files()), len(ids),
+                                 timeout, postfix_queued(), mta_log_tail()))
+        time.sleep(0.01)
+    grace = time.monotonic() + 2
+    while len(maildir_files()) < len(ids) and time.monotonic() < grace:
+        time.sleep(0.01)
+    seen = collections.Counter()
+    files = maildir_files()
+    for p in files:
+        with open(p, "rb") as f:
+            m = MSGID.search(f.read(8192).split(b"\n\n", 1)[0])
+        seen[m.group(1).decode(errors="replace") if m else "(none)"] += 1
+    want = set(ids)
+    missing = sorted(want - set(seen))
+    twice = sorted(k for k, v in seen.items() if k in want and v > 1)
+    other = sorted(k for k in seen if k not in want)
+    if missing or twice or other:
+        raise BenchError("%s: %d messages arrived for %d sent: missing %s, "
+                         "more than once %s, unexpected %s" % (
+                             what, len(files), len(ids), missing[:5] or "none",
+                             twice[:5] or "none", other[:5] or "none"))
+    for p in files:
+        os.unlink(p)
+
+
+def fig6(q):
+    """Flushing a queue: outbox -q sends N queued messages over one
+    connection; msmtpq runs msmtp once per queued message."""
+    n_msgs = 50 if q else 200
+    n = 1 if q else 3
+    d = tempfile.mkdtemp(prefix="fig6.", dir=WORK)
+    qdir = os.path.join(d, "state", "outbox", "queue")
+    env = dict(ENV, XDG_STATE_HOME=os.path.join(d, "state"),
+               XDG_CACHE_HOME=os.path.join(d, "cache"))
+    cfg = os.path.join(d, "flush.conf")
+    up = {"starttls": (int(ENVF["SUBMISSION_PORT"]), True)}
+    msgs, ids = [], []
+    for k in range(n_msgs):
+        marker = "f6-%03d" % k
+        p = os.path.join(d, "%s.eml" % marker)
+        make_message(p, 2048, marker, subject="outbox bench: queued %d/%d"
+                     % (k + 1, n_msgs))
+        msgs.append(p)
+        ids.append("%s@example.org" % marker)
+    # outbox as is, and with --auth=plain when that what-if is measured.
+    variants = [("outbox", "outbox", [])]
+    for key, c, extra in WHATIF:
+        if split_env(extra) == (["--auth=plain"], {}):
+            variants.append((key, c, extra))
+    variants.append(("msmtp", "msmtp", []))
+    port, held = closed_port()
+    res = collections.defaultdict(lambda: {"rate": [], "fill": []})
+
+    def queue_entries():
+        try:
+            return [x for x in os.listdir(qdir) if x.endswith(".env")]
+        except FileNotFoundError:
+            return []
+
+    def run_outbox(key, extra):
+        write_config(cfg, {"starttls": (port, True)})
+        t0 = time.perf_counter()
+        for k, p in enumerate(msgs):
+            r = spawn([CLIENTS["outbox"], "-C", cfg, "-a", "starttls"] +
+                      extra + [RCPT], p, env)
+            if r.rc != 0 or "queued as" not in r.stderr:
+                raise BenchError("%s did not queue message %d with the "
+                                 "server down (exit %d):\n%s" % (
+                                     key, k + 1, r.rc, r.stderr))
+        fill = time.perf_counter() - t0
+        if len(queue_entries()) != n_msgs or maildir_files():
+            raise BenchError("%s: %d entries queued for %d messages, %d "
+                             "arrived" % (key, len(queue_entries()), n_msgs,
+                                          len(maildir_files())))
+        write_config(cfg, up)
+        r = spawn([CLIENTS["outbox"], "-C", cfg, "-q"] + extra, os.devnull,
+                  env)
+        if r.rc != 0:
+            raise BenchError("%s -q failed (exit %d):\n%s\nPostfix log:\n%s"
+                             % (key, r.rc, r.stderr, mta_log_tail()))
+        left = queue_entries()
+        failed = os.listdir(os.path.join(qdir, "failed"))
+        if left or failed:
+            raise BenchError("%s -q exited 0 but left %d entries queued and "
+                             "%d failed:\n%s" % (key, len(left), len(failed),
+                                                 r.stderr))
+        check_arrived_once(ids, "%s -q" % key)
+        return r.wall, fill
+
+    def run_msmtp():
+        write_config(cfg, up)
+        t0 = time.perf_counter()
+        for k, p in enumerate(msgs):
+            r = spawn([CLIENTS["msmtp"], "-C", cfg, "-a", "starttls", RCPT],
+                      p, env)
+            if r.rc != 0:
+                raise BenchError("msmtp failed on queued message %d (exit "
+                                 "%d):\n%s\nPostfix log:\n%s" % (
+                                     k + 1, r.rc, r.stderr, mta_log_tail()))
+        t = time.perf_counter() - t0
+        check_arrived_once(ids, "%d msmtp runs" % n_msgs)
+        return t
+
+    log("fig 6: flush %d queued messages, %d time(s) per client (outbox -q "
+        "against %d msmtp runs)" % (n_msgs, n, n_msgs))
+    try:
+        # One uncounted send fills this folder's TLS session cache, as the
+        # warm-up runs do for the other figures.
+        write_config(cfg, up)
+        submit("outbox", ["-C", cfg, "-a", "starttls", RCPT], msgs[0],
+               "f6-000", env=env, what=" (fig 6 warm-up)")
+        for i in range(n):
+            for key, c, extra in (variants if i % 2 == 0 else
+                                  variants[::-1]):
+                if c == "msmtp":
+                    res[key]["rate"].append(n_msgs / run_msmtp())
+                else:
+                    t, fill = run_outbox(key, extra)
+                    res[key]["rate"].append(n_msgs / t)
+                    res[key]["fill"].append(n_msgs / fill)
+    finally:
+        for s in held:
+            s.close()
+        shutil.rmtree(d, ignore_errors=True)
+    b = median(res["msmtp"]["rate"])
+    for key, c, extra in variants[:-1]:
+        opts = " ".join(split_env(extra)[0])
+        row("6", "flush %d queued, %s" % (n_msgs, opts or "STARTTLS"),
+            median(res[key]["rate"]), b, "msg/s", "%.1f", "(none given)",
+            None)
+    row("6", "queueing %d, server down" % n_msgs,
+        median(res["outbox"]["fill"]), None, "msg/s", "%.0f", "(no target)",
+        None)
+    return res
+
+
 # ---------------------------------------------------------------- main
 
 def versions():
@@ -724,7 +904,7 @@ def main():
     ap.add_argument("--msmtp", default="/usr/bin/msmtp")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--delay", type=float, default=25.0)
-    ap.add_argument("--figures", default="1,2,3,4,5")
+    ap.add_argument("--figures", default="1,2,3,4,5,6")
     ap.add_argument("--keep", help="copy traces and callgrind files here")
     ap.add_argument("--whatif", default=DEFAULT_WHATIF,
                     help="outbox option sets to measure too, ';'-separated "
@@ -773,7 +953,7 @@ def main():
     try:
         for f, fn, args in (("1", fig1, ()), ("2", fig2, ()),
                             ("3", fig3, (a.delay,)), ("4", fig4, ()),
-                            ("5", fig5, (a.delay,))):
+                            ("5", fig5, (a.delay,)), ("6", fig6, ())):
             if f in figs:
                 t1 = time.monotonic()
                 extra["f" + f] = fn(a.quick, *args)

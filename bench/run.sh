@@ -5,7 +5,7 @@
 #
 #   BENCH_QUICK=1     fewer runs, under a minute
 #   BENCH_DELAY=MS    one-way delay of the round-trip proxy (default 25)
-#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5)
+#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5,6)
 #   BENCH_KEEP=DIR    keep the rtproxy traces and callgrind files in DIR
 #   BENCH_WHATIF='--auth=plain; --queue=off; XDG_CACHE_HOME=@fresh'
 #                     outbox variants measured too (figures 1-3), ';'
@@ -71,7 +71,7 @@ bash "$top/tests/lib/mta.sh" start "$work/mta" >/dev/null ||
     die "the test bed did not start; see $work/mta/log/start.log"
 
 args=(--work "$work" --mta "$work/mta" --outbox "$OUTBOX" --msmtp "$MSMTP"
-    --delay "${BENCH_DELAY:-25}" --figures "${BENCH_FIGURES:-1,2,3,4,5}")
+    --delay "${BENCH_DELAY:-25}" --figures "${BENCH_FIGURES:-1,2,3,4,5,6}")
 [[ -n ${BENCH_QUICK:-} && ${BENCH_QUICK} != 0 ]] && args+=(--quick)
 [[ -n ${BENCH_KEEP:-} ]] && args+=(--keep "$BENCH_KEEP")
 [[ -n ${BENCH_WHATIF+set} ]] && args+=(--whatif "$BENCH_WHATIF")

@@ -3,6 +3,7 @@
 
 Usage: faultsmtp.py --script FILE --port-file PF --log FILE [--cert PEM --key PEM]
                     [--implicit-tls] [--connections N] [--max-seconds S]
+                    [--tls-max 1.2|1.3] [--cb-corrupt] [--scram-final ok|wrong|skip]
 
 Binds 127.0.0.1 on a free port, writes the port to PF (atomically), then serves
 N connections one after another, running the whole script for each.  Every
@@ -37,6 +38,19 @@ argument by ONE space or tab; the rest of the line is the argument, verbatim
                        literal '='); HELO gets '250 ok'
   auth_plain USER PASS expect AUTH PLAIN [b64] (334 if no initial response),
                        require \\0USER\\0PASS: 235, else 535 and fail
+  auth_scram MECH USER PASS
+                       server-side SCRAM (RFC 5802/7677), MECH one of
+                       SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS forms:
+                       expect AUTH MECH [b64 client-first] (334 if none),
+                       send the server-first (i=4096), check the client-final
+                       (c= channel binding, nonce, proof), send v= in a 334,
+                       expect the empty line, 235.  -PLUS requires p=tls-unique
+                       on TLS 1.2 and p=tls-exporter on TLS 1.3 (the latter
+                       read through ctypes; if that is impossible, 535 and
+                       fail: use --tls-max 1.2); a non-PLUS MECH requires n or
+                       y (y is refused if the last EHLO offered a -PLUS).  Any
+                       mismatch: 535 5.7.8 REASON and fail.  The trace names
+                       the channel binding type used.
   mail_ok / rcpt_ok / data_ok   expect MAIL FROM / RCPT TO / DATA; 250/250/354
   loop_until_quit      MAIL/RCPT/RSET/NOOP 250, DATA 354+body+250, BDAT
                        chunk+250, EHLO/HELO 250, others 502, QUIT 221+close
@@ -44,10 +58,22 @@ When the script ends (and after QUIT in loop_until_quit) the close is
 graceful: plaintext sends FIN and logs what arrives until the client's EOF
 (at most 1 s), so the log is complete; TLS sends close_notify and waits (at
 most 1 s) for the client's.  The `close` step is abrupt: no close_notify.
+
+--tls-max 1.2 caps the server's TLS version (a client then has only tls-unique
+for channel binding).  --cb-corrupt makes auth_scram check the client's channel
+binding against altered data, as a man in the middle (who has a different TLS
+session with each side) would see it: a binding client must then be refused.
+--scram-final wrong sends a false server signature (v=) and then requires the
+client to abort ("*"; the step passes without replying to it, so the script
+goes on, e.g. with wait_close); --scram-final skip sends 235 at once instead of
+v=, as an impostor that does not know the password would (the step passes).
 """
 import argparse
 import base64
 import binascii
+import ctypes
+import hashlib
+import hmac
 import os
 import re
 import socket
@@ -129,7 +155,58 @@ def parse_arg(verb, rest):
         if len(words) != 2:
             raise ScriptError("auth_plain takes USER PASS")
         return b"\0" + unescape(words[0]) + b"\0" + unescape(words[1])
+    if verb == "auth_scram":
+        words = rest.split()
+        if len(words) != 3:
+            raise ScriptError("auth_scram takes MECH USER PASS")
+        mech = words[0].upper()
+        if mech.removesuffix("-PLUS") not in SCRAM_HASHES:
+            raise ScriptError(f"auth_scram: unknown mechanism {words[0]!r} (one of "
+                              "SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS forms)")
+        return mech, unescape(words[1]), unescape(words[2])
     raise ScriptError(f"unknown step {verb!r}")
+
+
+SCRAM_HASHES = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}
+SCRAM_ITER = 4096
+
+
+def tls_exporter(sslsock):
+    """RFC 9266 tls-exporter channel binding (32 octets) of a TLS 1.3 SSLSocket, or None.
+
+    Python's ssl module has no keying-material exporter, so this calls OpenSSL's
+    SSL_export_keying_material on the SSL* inside the _ssl._SSLSocket object (CPython
+    3.x: PyObject_HEAD, then PyObject *Socket, then SSL *ssl).  The pointer is
+    checked against the socket's fd before it is used for the export."""
+    try:
+        if sys.implementation.name != "cpython" or hasattr(sys, "gettotalrefcount"):
+            return None
+        obj = sslsock._sslobj
+        if type(obj).__name__ != "_SSLSocket":
+            return None
+        libssl = ctypes.CDLL("libssl.so.3")
+        libssl.SSL_get_fd.argtypes = [ctypes.c_void_p]
+        libssl.SSL_export_keying_material.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+            ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+        offset = object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)
+        ptr = ctypes.c_void_p.from_address(id(obj) + offset).value
+        if not ptr or libssl.SSL_get_fd(ptr) != sslsock.fileno():
+            return None
+        out = ctypes.create_string_buffer(32)
+        label = b"EXPORTER-Channel-Binding"
+        if libssl.SSL_export_keying_material(ptr, out, 32, label, len(label), None, 0, 0) != 1:
+            return None
+        return out.raw
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def saslname(text):
+    """Decode a SCRAM saslname (=2C is ',', =3D is '='); None if malformed."""
+    if re.search(r"=(?!2C|3D)", text):
+        return None
+    return text.replace("=2C", ",").replace("=3D", "=")
 
 
 def parse_script(path):
@@ -158,6 +235,9 @@ class Server:
         if args.cert:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(args.cert, args.key)
+            if args.tls_max:
+                self.ctx.maximum_version = {"1.2": ssl.TLSVersion.TLSv1_2,
+                                            "1.3": ssl.TLSVersion.TLSv1_3}[args.tls_max]
 
     def trace(self, line):
         with self.lock:
@@ -170,6 +250,7 @@ class Conn:
         self.srv, self.sock = srv, sock
         self.buf, self.out = bytearray(), bytearray()
         self.eof = self.closed = self.tls = False
+        self.caps = []  # what the last ehlo step offered (auth_scram's downgrade check)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # ---- output: queued, written in one go before anything that waits ----
@@ -190,12 +271,14 @@ class Conn:
 
     def flush(self):
         if self.out and not self.closed:
+            # send a copy: a failed SSL sendall leaves the buffer exported (the
+            # traceback holds it), and clearing an exported bytearray raises BufferError
+            data = bytes(self.out)
+            self.out.clear()
             try:
-                self.sock.sendall(self.out)
+                self.sock.sendall(data)
             except OSError as e:
                 raise Fail(f"send failed: {e}") from None
-            finally:
-                self.out.clear()
 
     # ---- input: every received byte goes to the log, lines come from buf ----
     def fill(self, timeout=None):
@@ -382,10 +465,13 @@ class Conn:
             line = self.expect(re.compile(rb"(EHLO|HELO)\b", re.I), "EHLO or HELO")
             if line[:4].upper() == b"EHLO":
                 self.reply(b"250", HOSTNAME, *arg)
+                self.caps = arg
             else:
                 self.reply(b"250", b"ok")
         elif verb == "auth_plain":
             self.auth_plain(arg)
+        elif verb == "auth_scram":
+            self.auth_scram(*arg)
         elif verb == "mail_ok":
             self.expect(re.compile(rb"MAIL FROM:", re.I))
             self.reply(b"250", b"2.1.0 Ok")
@@ -416,6 +502,153 @@ class Conn:
             self.reply(b"535", b"5.7.8 Authentication credentials invalid")
             raise Fail(f"AUTH PLAIN credentials '{show(got)}', wanted '{show(want)}'")
         self.reply(b"235", b"2.7.0 Authentication successful")
+
+    def auth_scram(self, mech, user, password):
+        plus = mech.endswith("-PLUS")
+        hname = SCRAM_HASHES[mech.removesuffix("-PLUS")]
+
+        def refuse(reason):
+            self.reply(b"535", b"5.7.8 " + reason.encode("utf-8", "replace"))
+            raise Fail(f"{mech}: {reason}")
+
+        def b64in(resp, what):
+            if resp == b"*":
+                self.reply(b"501", b"5.7.0 Authentication cancelled")
+                raise Fail(f"{mech}: client cancelled the exchange at the {what}")
+            try:
+                return base64.b64decode(resp, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                self.reply(b"501", b"5.5.2 Bad base64")
+                raise Fail(f"{mech}: {what} is not base64 of UTF-8: '{show(resp)}'") from None
+
+        line = self.expect(re.compile(rb"AUTH " + re.escape(mech.encode()) + rb"( \S+)? *$", re.I),
+                           f"AUTH {mech}")
+        words = line.split()
+        if len(words) > 2:
+            resp = b"" if words[2] == b"=" else words[2]
+        else:
+            self.write(b"334 \r\n")
+            resp = self.readline(f"{mech} client-first message")
+        first = b64in(resp, "client-first message")
+        self.srv.trace(f"SCRAM client-first: {first}")
+
+        # gs2-header: cbind-flag "," [ "a=" authzid ] ","
+        m = re.fullmatch(r"(n|y|p=([A-Za-z0-9.-]+)),(?:a=([^,]*))?,(.*)", first, re.S)
+        if not m:
+            refuse("bad GS2 header")
+        flag, cbname, authzid, bare = m.group(1)[0], m.group(2), m.group(3), m.group(4)
+        gs2 = first[:len(first) - len(bare)]
+        if authzid is not None and saslname(authzid) != user.decode("utf-8", "replace"):
+            refuse(f"authorization identity {authzid!r} not allowed")
+
+        cbdata = b""
+        if plus:
+            if flag != "p":
+                refuse(f"{mech} needs channel binding, the client sent GS2 flag '{flag}'")
+            if not self.tls:
+                refuse("channel binding without TLS")
+            version = self.sock.version()
+            can = "tls-exporter" if version == "TLSv1.3" else "tls-unique"
+            if cbname != can:
+                refuse(f"channel binding type {cbname} does not fit this {version} "
+                       f"connection (it gives {can})")
+            if can == "tls-unique":
+                data = self.sock.get_channel_binding("tls-unique")
+            else:
+                data = tls_exporter(self.sock)
+            if not data:
+                refuse(f"faultsmtp cannot get {can} data here (run it with --tls-max 1.2)")
+            cbdata = data
+            if self.srv.args.cb_corrupt:
+                cbdata = bytes([data[0] ^ 0x01]) + data[1:]
+            self.srv.trace(f"SCRAM channel binding: {can} ({version}, {len(data)} octets"
+                           f"{', corrupted by --cb-corrupt' if self.srv.args.cb_corrupt else ''})")
+        else:
+            if flag == "p":
+                refuse(f"channel binding ({cbname}) requested with non-PLUS {mech}")
+            offers_plus = any(cap.upper().startswith(b"AUTH ") and b"-PLUS" in cap.upper()
+                              for cap in self.caps)
+            if flag == "y" and offers_plus:
+                refuse("the client says the server cannot bind (y), but it offers -PLUS "
+                       "(a downgrade?)")
+            self.srv.trace(f"SCRAM channel binding: none (GS2 flag {flag})")
+
+        attrs = bare.split(",")
+        if attrs[0].startswith("m="):
+            refuse("mandatory extension m= not supported")
+        if len(attrs) < 2 or not attrs[0].startswith("n=") or not attrs[1].startswith("r=") \
+                or len(attrs[1]) < 3:
+            refuse("bad client-first-message-bare (want n=USER,r=NONCE)")
+        name = saslname(attrs[0][2:])
+        if name is None or name.encode("utf-8") != user:
+            refuse(f"unknown user {attrs[0][2:]!r}")
+        nonce = attrs[1][2:] + base64.b64encode(os.urandom(18)).decode()
+        salt = os.urandom(16)
+        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={SCRAM_ITER}"
+        self.srv.trace(f"SCRAM server-first: {server_first}")
+        self.write(b"334 " + base64.b64encode(server_first.encode()) + b"\r\n")
+
+        final = b64in(self.readline(f"{mech} client-final message"), "client-final message")
+        self.srv.trace(f"SCRAM client-final: {final}")
+        without_proof, sep, proof_b64 = final.rpartition(",p=")
+        attrs = without_proof.split(",")
+        if not sep or len(attrs) < 2 or not attrs[0].startswith("c=") \
+                or not attrs[1].startswith("r="):
+            refuse("bad client-final message (want c=...,r=...,p=...)")
+        try:
+            cbind = base64.b64decode(attrs[0][2:], validate=True)
+            proof = base64.b64decode(proof_b64, validate=True)
+        except binascii.Error:
+            refuse("bad base64 in c= or p=")
+        want = gs2.encode("utf-8") + cbdata
+        if cbind[:len(gs2)] != gs2.encode("utf-8"):
+            refuse(f"c= does not repeat the GS2 header {gs2!r}")
+        if cbind != want:
+            refuse("channel binding data mismatch: c= does not carry this TLS "
+                   "connection's binding")
+        if attrs[1][2:] != nonce:
+            refuse("nonce mismatch")
+
+        salted = hashlib.pbkdf2_hmac(hname, password, salt, SCRAM_ITER)
+        client_key = hmac.new(salted, b"Client Key", hname).digest()
+        stored_key = hashlib.new(hname, client_key).digest()
+        auth_message = f"{bare},{server_first},{without_proof}".encode("utf-8")
+        client_sig = hmac.new(stored_key, auth_message, hname).digest()
+        if len(proof) != len(client_sig) or not hmac.compare_digest(
+                hashlib.new(hname, bytes(a ^ b for a, b in zip(proof, client_sig))).digest(),
+                stored_key):
+            refuse("authentication failed: the client proof does not verify (wrong password)")
+        server_key = hmac.new(salted, b"Server Key", hname).digest()
+        server_sig = hmac.new(server_key, auth_message, hname).digest()
+        mode = self.srv.args.scram_final
+        if mode == "skip":
+            self.srv.trace("SCRAM server-final: skipped (--scram-final skip)")
+            self.reply(b"235", b"2.7.0 ok")
+            return
+        if mode == "wrong":
+            server_sig = bytes([server_sig[0] ^ 0x01]) + server_sig[1:]
+        server_final = "v=" + base64.b64encode(server_sig).decode()
+        self.srv.trace(f"SCRAM server-final: {server_final}"
+                       f"{' (wrong, --scram-final wrong)' if mode == 'wrong' else ''}")
+        self.write(b"334 " + base64.b64encode(server_final.encode()) + b"\r\n")
+        last = self.readline(f"{mech} empty response to the server-final message")
+        if mode == "wrong":
+            if last != b"*":
+                self.reply(b"535", b"5.7.8 you accepted a false server signature")
+                raise Fail(f"{mech}: the client accepted a false server signature "
+                           f"(answered '{show(last)}', not '*')")
+            # no reply here: the client may close at once, the script says what next
+            self.srv.trace("SCRAM: the client rejected the false server signature")
+            return
+        if last == b"*":
+            self.reply(b"501", b"5.7.0 Authentication cancelled")
+            raise Fail(f"{mech}: client cancelled after the server-final message "
+                       "(it rejected the server signature?)")
+        if last not in (b"", b"="):
+            self.reply(b"501", b"5.5.2 Expected an empty response")
+            raise Fail(f"{mech}: expected an empty line after the server-final message, "
+                       f"got '{show(last)}'")
+        self.reply(b"235", b"2.7.0 ok")
 
     def loop_until_quit(self):
         while True:
@@ -450,6 +683,9 @@ def main():
     ap.add_argument("--implicit-tls", action="store_true")
     ap.add_argument("--connections", type=int, default=1)
     ap.add_argument("--max-seconds", type=float, default=30.0)
+    ap.add_argument("--tls-max", choices=("1.2", "1.3"))
+    ap.add_argument("--cb-corrupt", action="store_true")
+    ap.add_argument("--scram-final", choices=("ok", "wrong", "skip"), default="ok")
     args = ap.parse_args()
     try:
         steps = parse_script(args.script)
