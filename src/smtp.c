@@ -307,6 +307,14 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 	for (steps = 0; steps < AUTH_STEPS_MAX; steps++) {
 		if (read_reply(s, &r, NULL, e) == -1)
 			return -1;
+		/*
+		 * SCRAM is mutual: a server that says yes before proving it
+		 * knows the password (its signature) may be an impostor.
+		 */
+		if (r.code == 235 && !done && strncmp(mech, "SCRAM-", 6) == 0)
+			return err_set(e, ERR_AUTH, "AUTH %s: the server accepted "
+			    "without proving it knows the password (no SCRAM "
+			    "server signature); stopping", mech);
 		if (r.code == 235)
 			return 0;
 		if (r.code != 334) {
@@ -325,8 +333,11 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 		if ((rv = sasl_step(sasl, r.arg, &out, e)) == -1) {
 			send_cmd(s, HIDE_ALL, e, "*");
 			conn_flush(s->c, e);
-			return err_set(e, ERR_AUTH, "AUTH %s: the server's "
-			    "challenge is invalid", mech);
+			return err_set(e, ERR_AUTH, "AUTH %s: %s", mech,
+			    strncmp(mech, "SCRAM-", 6) == 0 && steps > 0 ?
+			    "the server's SCRAM signature is wrong: it does not "
+			    "know the password; stopping" :
+			    "the server's challenge is invalid");
 		}
 		done = rv;
 		rv = send_cmd(s, HIDE_ALL, e, "%s", out);
