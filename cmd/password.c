@@ -21,7 +21,9 @@ make_query(const struct account *a, struct secret_query *q)
 	q->user = acct_str(a, CF_USER);
 	q->password = acct_str(a, CF_PASSWORD);
 	q->passwordeval = acct_str(a, CF_PASSWORDEVAL);
-	q->eval_timeout = 60;
+	/* passwordeval gets the account's timeout, 60 s when it is off. */
+	q->eval_timeout = acct_int(a, CF_TIMEOUT) > 0 ?
+	    acct_int(a, CF_TIMEOUT) : 60;
 }
 
 /* The cached access token, when it has a minute left; else NULL. */

@@ -105,7 +105,50 @@ teardown() {
 	maildir_wait bob 1
 }
 
-@test "passwordeval's stderr reaches the user; a slow one times out" {
+@test "a passwordeval that hangs is stopped after the account's timeout" {
+	outbox_config --no-password "$RC" 'passwordeval "sleep 30"' "timeout 1" "queue off"
+	SECONDS=0
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'account default: passwordeval did not finish within 1 s'
+	(( SECONDS < 10 ))
+}
+
+@test "auth external: the client certificate is the login" {
+	fault_start - --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" <<-'EOF'
+		send 220 hi
+		ehlo STARTTLS
+		expect STARTTLS
+		send 220 go
+		starttls
+		ehlo AUTH=EXTERNAL
+		expect AUTH EXTERNAL =$
+		send 235 ok
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	printf 'account default
+host localhost
+port %s
+tls on
+tls_trust_file %s
+auth external
+tls_cert_file %s
+tls_key_file %s
+from alice@example.org
+queue off
+' 		"$FAULT_PORT" "$MTA_CA" "$MTA_DIR/pki/client.pem" "$MTA_DIR/pki/client.key" >"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+}
+
+@test "passwordeval's stderr reaches the user; a failure is named" {
 	outbox_config --no-password "$RC" 'passwordeval "echo gpg: decryption failed >&2; exit 2"' "queue off"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
