@@ -179,6 +179,9 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->timeout_ms = p->timeout_ms;
+	/* Round trips waited for: the TCP handshake, then the greeting. */
+	c->waits = 1;
+	c->last_was_write = 1;
 	c->wbuf = xmalloc(WBUFSZ);
 	*out = c;
 	return 0;

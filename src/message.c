@@ -261,21 +261,21 @@ add_headers(struct spooler *s, struct err *e)
 	return rv;
 }
 
+/* The separator is always sent, even when the input had none. */
 static int
-end_headers(struct spooler *s, int blank, struct err *e)
+end_headers(struct spooler *s, struct err *e)
 {
 	if (field_done(s, e) == -1 || add_headers(s, e) == -1)
 		return -1;
 	s->in_body = 1;
-	/* The separator is always sent, even when the input had none. */
-	return blank ? spool_put(s, "\r\n", 2, e) : spool_put(s, "\r\n", 2, e);
+	return spool_put(s, "\r\n", 2, e);
 }
 
 static int
 header_line(struct spooler *s, const char *p, size_t len, struct err *e)
 {
 	if (len == 0)
-		return end_headers(s, 1, e);
+		return end_headers(s, e);
 	if ((p[0] == ' ' || p[0] == '\t') && s->field.len > 0) {
 		buf_add(&s->field, p, len);
 		buf_add(&s->field, "\r\n", 2);
@@ -286,7 +286,7 @@ header_line(struct spooler *s, const char *p, size_t len, struct err *e)
 		buf_add(&s->field, "\r\n", 2);
 	} else {
 		/* Not a header: the body starts here, without a blank line. */
-		if (end_headers(s, 0, e) == -1)
+		if (end_headers(s, e) == -1)
 			return -1;
 		return spool_line(s, p, len, e);
 	}

@@ -807,26 +807,13 @@ smtp_close(struct smtp_session *s, struct smtp_result *res)
 		}
 		if (res != NULL)
 			res->waits = conn_waits(s->c);
+		if (s->p->verbose)
+			fprintf(stderr, "--- %d round trips waited for\n",
+			    conn_waits(s->c));
 		conn_close(s->c);
 	}
 	set_state(s, S_DONE);
 	free(s);
-}
-
-int
-smtp_send(const struct smtp_params *p, const struct smtp_envelope *env,
-    struct msg *m, struct smtp_result *res, struct err *e)
-{
-	struct smtp_session	*s;
-	int			 rv;
-
-	memset(res, 0, sizeof(*res));
-	result_reset(res, env->rcpts->n);
-	if ((s = smtp_open(p, res, e)) == NULL)
-		return -1;
-	rv = smtp_transaction(s, env, m, 1, res, e);
-	smtp_close(s, res);
-	return rv;
 }
 
 void

@@ -125,9 +125,6 @@ int	 smtp_transaction(struct smtp_session *, const struct smtp_envelope *,
 int	 smtp_reusable(const struct smtp_session *);
 /* QUIT (unless sent already) and close; NULL is fine. */
 void	 smtp_close(struct smtp_session *, struct smtp_result *);
-/* open, one transaction, close. */
-int	 smtp_send(const struct smtp_params *, const struct smtp_envelope *,
-	    struct msg *, struct smtp_result *, struct err *);
 void	 smtp_result_free(struct smtp_result *);
 
 /* Connect, greet, secure, and describe the server on out. */
