@@ -1009,6 +1009,14 @@ def main():
             out.write("\nrtproxy trace, %s, %s (first measured run):\n" % key)
             for l in extra["f3"][1][key]:
                 out.write("   " + l + "\n")
+    if "f6" in extra:
+        out.write("\nFigure 6, each run in order (messages per second):\n")
+        for key, d in extra["f6"].items():
+            for what, label in (("rate", "flush" if key != "msmtp" else
+                                 "in a row"), ("fill", "queueing")):
+                if d[what]:
+                    out.write("   %-28s %-9s %s\n" % (key, label, "  ".join(
+                        "%.1f" % v for v in d[what])))
     if a.keep:
         os.makedirs(a.keep, exist_ok=True)
         for n in os.listdir(WORK):
