@@ -192,6 +192,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->port = acct_int(a, CF_PORT);
 	p->source_ip = acct_str(a, CF_SOURCE_IP);
 	p->timeout_ms = acct_int(a, CF_TIMEOUT) * 1000;
+	p->session_ms = acct_int(a, CF_SESSION_TIMEOUT) * 1000;
 	p->tls = acct_on(a, CF_TLS);
 	p->starttls = acct_on(a, CF_TLS_STARTTLS);
 	p->tlsp.hostname = acct_str(a, CF_TLS_HOST_OVERRIDE) ?

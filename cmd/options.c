@@ -18,6 +18,7 @@ static const struct {
 	{ "host",			"host",			1 },
 	{ "port",			"port",			1 },
 	{ "timeout",			"timeout",		1 },
+	{ "session-timeout",		"session_timeout",	1 },
 	{ "protocol",			"protocol",		1 },
 	{ "domain",			"domain",		1 },
 	{ "auth",			"auth",			2 },
@@ -398,7 +399,8 @@ usage_print(FILE *fp)
 "      --forget-password     remove it from the keyring\n"
 "      --version             show versions\n"
 "      --help                show this help\n"
-"Config commands as options: --host --port --timeout --protocol --domain\n"
+"Config commands as options: --host --port --timeout --session-timeout\n"
+"  --protocol --domain\n"
 "  --auth --user --passwordeval --tls --tls-starttls --tls-trust-file\n"
 "  --tls-crl-file --tls-fingerprint --tls-key-file --tls-cert-file\n"
 "  --tls-certcheck --tls-priorities --tls-host-override\n"

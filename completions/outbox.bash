@@ -92,7 +92,7 @@ _outbox()
 		[[ $eq ]] && vals="on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2
 		    LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7" ;;
 	--protocol) vals="smtp" ;;
-	--timeout) vals="off" ;;
+	--timeout | --session-timeout) vals="off" ;;
 	-N | --dsn-notify) vals="never success failure delay off" ;;
 	-R) vals="hdrs full" ;;
 	--dsn-return) vals="headers full off" ;;
@@ -116,7 +116,7 @@ _outbox()
 		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
 		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
 		    --dsn-return= --pretend --check-config --configure= --dry-run --errors= --serverinfo --version --help --host=
-		    --port= --timeout= --protocol= --domain= --auth --user=
+		    --port= --timeout= --session-timeout= --protocol= --domain= --auth --user=
 		    --passwordeval= --tls --tls-starttls --tls-trust-file=
 		    --tls-crl-file= --tls-fingerprint= --tls-key-file=
 		    --tls-cert-file= --tls-certcheck --tls-priorities=

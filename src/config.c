@@ -52,6 +52,7 @@ static const struct cfrow {
 	{ "socket",		CF_SOCKET,		T_UNSUPPORTED,
 	    "local sockets are not supported; use host and port" },
 	{ "timeout",		CF_TIMEOUT,		T_TIMEOUT, NULL },
+	{ "session_timeout",	CF_SESSION_TIMEOUT,	T_TIMEOUT, NULL },
 	{ "protocol",		CF_PROTOCOL,		T_PROTOCOL, NULL },
 	{ "domain",		CF_DOMAIN,		T_STR, NULL },
 	{ "auth",		CF_AUTH,		T_AUTH, NULL },
@@ -952,6 +953,7 @@ account_resolve(struct account *a, struct err *e)
 		    acct_on(a, CF_TLS_STARTTLS) ? "587" : "465");
 	}
 	set_default(a, CF_TIMEOUT, "60");
+	set_default(a, CF_SESSION_TIMEOUT, "600");
 	set_default(a, CF_PROTOCOL, "smtp");
 	set_default(a, CF_AUTH, a->val[CF_USER] ? "on" : "off");
 	set_default(a, CF_TLS_CERTCHECK, "on");

@@ -32,6 +32,7 @@
 struct conn {
 	int				 fd;
 	int				 timeout_ms;
+	long long			 session_end;	/* 0: none */
 	int				 waits;
 	int				 last_was_write;
 	int				 tls_up;	/* handshake done */
@@ -179,6 +180,7 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->timeout_ms = p->timeout_ms;
+	c->session_end = p->session_ms > 0 ? now_ms() + p->session_ms : 0;
 	/* Round trips waited for: the TCP handshake, then the greeting. */
 	c->waits = 1;
 	c->last_was_write = 1;
@@ -482,16 +484,17 @@ fill(struct conn *c, long long deadline, struct err *e)
 		c->last_was_write = 0;
 	}
 	if (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0) {
+		/* Each line has its deadline, and the session as a whole. */
+		if (c->session_end && (!deadline || c->session_end < deadline))
+			deadline = c->session_end;
 		left = deadline ? deadline - now_ms() : -1;
-		if (deadline && left <= 0)
-			return err_set(e, ERR_TEMP, "timed out waiting for the "
-			    "server");
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
 		quickack(c->fd);
-		if (poll(&pfd, 1, (int)left) == 0)
+		if ((deadline && left <= 0) || poll(&pfd, 1, (int)left) == 0)
 			return err_set(e, ERR_TEMP, "timed out waiting for the "
-			    "server");
+			    "server%s", deadline == c->session_end ?
+			    " (session_timeout)" : "");
 	}
 	n = conn_recv(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
 	if (n == 0) {

@@ -19,6 +19,8 @@ struct conn_params {
 	int		 port;
 	const char	*source_ip;	/* NULL: any */
 	int		 timeout_ms;	/* per read or write; 0: none */
+	int		 session_ms;	/* all the waiting for the server
+					   together; 0: none */
 };
 
 struct tls_params {

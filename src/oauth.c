@@ -204,6 +204,7 @@ oauth_refresh(const struct oauth_params *p, char **token, long *expires,
 	cp.port = u.port;
 	cp.source_ip = NULL;
 	cp.timeout_ms = p->timeout_ms;
+	cp.session_ms = 0;
 	tls.hostname = u.host;
 	tls.cache_file = NULL;
 	form_add(&form, "grant_type", "refresh_token");

@@ -398,7 +398,7 @@ session_open(struct smtp_session *s, struct err *e)
 {
 	const struct smtp_params *p = s->p;
 	struct conn_params	 cp = { p->host, p->port, p->source_ip,
-	    p->timeout_ms };
+	    p->timeout_ms, p->session_ms };
 	struct reply		 r;
 
 	set_state(s, S_CONNECT);

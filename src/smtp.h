@@ -23,6 +23,7 @@ struct smtp_params {
 	int			 port;
 	const char		*source_ip;
 	int			 timeout_ms;
+	int			 session_ms;	/* the whole session; 0: none */
 	int			 tls;		/* TLS at all */
 	int			 starttls;	/* 1: STARTTLS, 0: implicit TLS */
 	struct tls_params	 tlsp;

@@ -427,3 +427,15 @@ expect EHLO"
 	assert_equal "$status" 76
 	assert_regex "$stderr" 'AUTH LOGIN: the server asked for more'
 }
+
+@test "session_timeout bounds the whole session, however the server trickles" {
+	script=$'send 220 hi\nexpect EHLO'
+	for i in $(seq 10); do script+=$'\nsend 250-line\nsleep 0.8'; done
+	fault_start "$script"
+	EXTRA=("timeout 2" "session_timeout 3")
+	SECONDS=0
+	send b@example.org
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'timed out waiting for the server \(session_timeout\)'
+	(( SECONDS < 7 ))
+}
