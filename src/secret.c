@@ -234,17 +234,21 @@ read_secret_line(int fd, int tty, const char *msg, struct buf *b)
 	char		c;
 
 	if (tty) {
-		write_all(fd, msg, strlen(msg));
+		/*
+		 * Echo off (and type-ahead dropped) before the prompt shows,
+		 * so that nothing typed after it is lost.
+		 */
 		tcgetattr(fd, &old);
 		noecho = old;
 		noecho.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(fd, TCSAFLUSH, &noecho);
+		write_all(fd, msg, strlen(msg));
 	}
 	while ((n = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r')
 		if (b->len < MAXSECRET)
 			buf_addc(b, c);
 	if (tty) {
-		tcsetattr(fd, TCSAFLUSH, &old);
+		tcsetattr(fd, TCSANOW, &old);
 		write_all(fd, "\n", 1);
 	}
 	return n == 1 || b->len > 0 ? 0 : -1;

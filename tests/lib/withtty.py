@@ -30,6 +30,8 @@ while time.time() < deadline:
         if not sent and b"password" in seen:
             os.write(master, answer)
             sent = True
+if time.time() >= deadline:
+    os.kill(pid, 9)
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
