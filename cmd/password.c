@@ -125,7 +125,7 @@ oauth_token(struct run *r, char **pw, int fresh, struct err *e)
 	rv = oauth_refresh(&op, pw, &expires, e);
 	secret_free(refresh);
 	if (rv == -1) {
-		err_prefix(e, "account %s: OAuth token refresh", a->name);
+		err_prefix(e, "OAuth token refresh");
 		return -1;
 	}
 	oauth_keep(a, *pw, expires);
@@ -217,7 +217,7 @@ mode_store_password(struct run *r, struct err *e)
 	rv = secret_store(&q, pw, e);
 	secret_free(pw);
 	if (rv == -1)
-		return fail(r, e, 0);
+		return fail(r, e, 1);
 	fprintf(stderr, "outbox: stored the password for %s at %s:%d "
 	    "(account %s) in the keyring\n", q.user, q.host, q.port, q.account);
 	return EX_OK;
@@ -237,7 +237,7 @@ mode_forget_password(struct run *r, struct err *e)
 	}
 	make_query(r->acct, &q);
 	if ((rv = secret_forget(&q, e)) == -1)
-		return fail(r, e, 0);
+		return fail(r, e, 1);
 	fprintf(stderr, "outbox: %s the password for %s at %s:%d (account "
 	    "%s)\n", rv == 0 ? "removed" : "the keyring had no outbox item for",
 	    q.user, q.host, q.port, q.account);

@@ -51,25 +51,22 @@ run_eval(const struct secret_query *q, char **pw, struct err *e)
 	rv = run_capture(q->passwordeval, q->eval_timeout, MAXSECRET, &b,
 	    &status);
 	if (rv == -1)
-		return err_sys(e, ERR_OS, "account %s: cannot run passwordeval",
-		    q->account);
+		return err_sys(e, ERR_OS, "cannot run passwordeval");
 	if (rv == -2) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "account %s: passwordeval did not "
-		    "finish within %d s", q->account, q->eval_timeout);
+		return err_set(e, ERR_TEMP, "passwordeval did not finish "
+		    "within %d s", q->eval_timeout);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "account %s: passwordeval failed "
-		    "(exit status %d)", q->account,
-		    WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+		return err_set(e, ERR_TEMP, "passwordeval failed (exit status "
+		    "%d)", WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
 		    WTERMSIG(status));
 	}
 	n = b.p ? strcspn(b.p, "\r\n") : 0;
 	if (n == 0) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "account %s: passwordeval printed "
-		    "no password", q->account);
+		return err_set(e, ERR_TEMP, "passwordeval printed no password");
 	}
 	*pw = xstrndup(b.p, n);
 	buf_wipe(&b);
@@ -190,8 +187,9 @@ keyring_error(struct libsecret *ls, GError *gerr, const struct secret_query *q,
 	sanitize(msg, sizeof(msg), gerr->message, strlen(gerr->message));
 	ls->errfree(gerr);
 	why = explain_dbus(msg);
-	return err_set(e, ERR_TEMP, "account %s: cannot %s the keyring: %s",
-	    q->account, what, why ? why : msg);
+	(void)q;
+	return err_set(e, ERR_TEMP, "cannot %s the keyring: %s", what,
+	    why ? why : msg);
 }
 
 static int
@@ -270,8 +268,7 @@ prompt(const struct secret_query *q, char **pw, struct err *e)
 	close(fd);
 	if (rv == -1) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "account %s: no password entered",
-		    q->account);
+		return err_set(e, ERR_TEMP, "no password entered");
 	}
 	*pw = xstrdup(b.p ? b.p : "");
 	buf_wipe(&b);
@@ -310,11 +307,10 @@ secret_get(const struct secret_query *q, char **pw, enum secret_source *src,
 		*e = kerr;
 		return -1;
 	}
-	return err_set(e, ERR_CONFIG, "account %s: no password: none in the "
-	    "config (password, passwordeval), none in the keyring for host %s "
-	    "user %s, and no terminal to ask on; store one with: secret-tool "
-	    "store --label=outbox host %s service smtp user %s", q->account,
-	    q->host, q->user, q->host, q->user);
+	return err_set(e, ERR_CONFIG, "no password: none in the config "
+	    "(password, passwordeval), none in the keyring for host %s user "
+	    "%s, and no terminal to ask on; store one with: outbox "
+	    "--store-password -a %s", q->host, q->user, q->account);
 }
 
 int
@@ -336,8 +332,7 @@ secret_store(const struct secret_query *q, const char *pw, struct err *e)
 	if (!ok && gerr != NULL)
 		return keyring_error(&ls, gerr, q, "write to", e);
 	if (!ok)
-		return err_set(e, ERR_TEMP, "account %s: the keyring refused "
-		    "the password", q->account);
+		return err_set(e, ERR_TEMP, "the keyring refused the password");
 	return 0;
 }
 

@@ -90,7 +90,7 @@ config_without_password() {
 	config_without_password 'passwordeval "exit 3"' "queue off"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
-	assert_regex "$stderr" "account default: passwordeval failed \(exit status 3\)"
+	assert_regex "$stderr" "account default: localhost:$SUBMISSION_PORT: passwordeval failed \(exit status 3\)"
 }
 
 @test "a passwordeval that prints nothing: 75 (queue off)" {
@@ -123,7 +123,7 @@ config_without_password() {
 	config_without_password
 	run --separate-stderr setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 78
-	assert_regex "$stderr" "no password: none in the config \(password, passwordeval\), none in the keyring for host localhost user alice, and no terminal to ask on"
+	assert_regex "$stderr" "no password: none in the config \(password, passwordeval\), none in the keyring for host localhost user alice, and no terminal to ask on; store one with: outbox --store-password -a default"
 }
 
 @test "no keyring at all: 75, and the cause is named (queue off)" {
@@ -131,7 +131,7 @@ config_without_password() {
 	run --separate-stderr env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=/nonexistent \
 		setsid "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
-	assert_regex "$stderr" "account default: cannot read the keyring: "
+	assert_regex "$stderr" "account default: localhost:$SUBMISSION_PORT: cannot read the keyring: no D-Bus session bus \(log in to a desktop session, or use passwordeval\)"
 }
 
 @test "the password is looked up before connecting" {

@@ -110,7 +110,7 @@ teardown() {
 	SECONDS=0
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
-	assert_regex "$stderr" 'account default: passwordeval did not finish within 1 s'
+	assert_regex "$stderr" "account default: localhost:$SUBMISSION_PORT: passwordeval did not finish within 1 s"
 	(( SECONDS < 10 ))
 }
 
@@ -283,7 +283,7 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 	sed -i 's|echo refresh/TOKEN+1|echo wrong|' "$RC"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 77
-	assert_regex "$stderr" "account default: OAuth token refresh: localhost: the token endpoint refused the refresh token: HTTP 400 invalid_grant: Bad refresh token"
+	assert_regex "$stderr" "account default: localhost:[0-9]+: OAuth token refresh: localhost: the token endpoint refused the refresh token: HTTP 400 invalid_grant: Bad refresh token"
 	[[ $stderr != *wrong* ]]
 	kill "$TOK_PID"
 }
