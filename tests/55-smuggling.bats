@@ -77,9 +77,13 @@ check_one_message() {
 }
 
 @test "a NUL byte is refused before anything is sent" {
-	data_at_server < <(printf 'Subject: s\n\nx\0\r\n.\r\nMAIL FROM:<e@x>\n') 2>/dev/null || true
-	run grep -c 'MAIL FROM' "$FAULT_LOG"
-	assert_output 0
+	fault_start $'send 220 hi\nloop_until_quit'
+	printf 'account default\nhost 127.0.0.1\nport %s\ntls off\nauth off\nfrom a@example.org\nqueue off\n' \
+		"$FAULT_PORT" >"$BATS_TEST_TMPDIR/rc"
+	run --separate-stderr "$OUTBOX" -i -C "$BATS_TEST_TMPDIR/rc" b@example.org < <(printf 'Subject: s\n\nx\0\r\n.\r\nMAIL FROM:<e@x>\n')
+	assert_equal "$status" 65
+	fault_stop
+	[[ ! -s $FAULT_LOG ]]
 }
 
 @test "CR or LF in -F cannot add a header" {
