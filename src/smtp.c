@@ -28,6 +28,7 @@ struct smtp_session {
 	struct conn			*c;
 	int				 broken;	/* no further message */
 	int				 quit_sent;
+	const char			*auth_pending;	/* AUTH sent, reply unread */
 	enum state			 state;
 	struct caps			 caps;
 	int				 esmtp;
@@ -349,6 +350,16 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 	    "%d steps", mech, AUTH_STEPS_MAX);
 }
 
+/* Mechanisms done in one message, the server's 235 or refusal. */
+static int
+one_step(const char *mech)
+{
+	return strcmp(mech, "PLAIN") == 0 || strcmp(mech, "EXTERNAL") == 0;
+}
+
+static int
+auth_pending_reply(struct smtp_session *, struct err *);
+
 static int
 do_auth(struct smtp_session *s, struct err *e)
 {
@@ -387,10 +398,35 @@ do_auth(struct smtp_session *s, struct err *e)
 	} else
 		rv = send_cmd(s, SHOW, e, "AUTH %s", mech);
 	secret_free(out);
-	if (rv != -1)
+	/*
+	 * A one-step mechanism with PIPELINING: its reply is read with the
+	 * envelope's (RFC 4954 section 4), a round trip less.
+	 */
+	if (rv != -1 && one_step(mech) && (s->caps.flags & CAP_PIPELINING))
+		s->auth_pending = mech;
+	else if (rv != -1)
 		rv = auth_reply(s, sasl, mech, e);
 	sasl_end(sasl);
 	return rv;
+}
+
+/* The reply to a pipelined AUTH: 235, or the refusal. */
+static int
+auth_pending_reply(struct smtp_session *s, struct err *e)
+{
+	struct reply	 r;
+	const char	*mech = s->auth_pending;
+
+	s->auth_pending = NULL;
+	if (read_reply(s, &r, NULL, e) == -1)
+		return -1;
+	if (r.code == 235)
+		return 0;
+	snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
+	if (r.code >= 500)
+		return err_set(e, ERR_AUTH, "authentication with %s failed: "
+		    "%d %s", mech, r.code, r.text);
+	return reply_error(s, &r, ERR_AUTH, e);
 }
 
 static int
@@ -673,6 +709,8 @@ transaction_pipelined(struct smtp_session *s, struct msg *m, int last,
 		if (send_cmd(s, SHOW, e, "DATA") == -1)
 			return -1;
 	}
+	if (s->auth_pending != NULL && auth_pending_reply(s, e) == -1)
+		return -1;
 	if (read_mail_reply(s, e) == -1 ||
 	    (accepted = read_rcpt_replies(s, e)) == -1)
 		return -1;

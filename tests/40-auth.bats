@@ -165,3 +165,14 @@ config_without_password() {
 	assert_equal "$status" 77
 	[[ $output != *"wrong-secret-99"* ]]
 }
+
+@test "AUTH PLAIN pipelined with the envelope: a wrong password still delivers nothing" {
+	outbox_config "$RC" "auth plain"
+	sed -i 's/^password .*/password "wrong"/' "$RC"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" $'--> AUTH PLAIN \\[hidden\\]\n--- AUTH -> MAIL\n--> MAIL FROM'
+	assert_regex "$stderr" 'authentication with PLAIN failed: 535'
+	sleep 0.5
+	assert_equal "$(maildir_count bob)" 0
+}
