@@ -15,6 +15,8 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
+# outbox's queue and caches too stay in the throwaway folder.
+export XDG_STATE_HOME="$dir/state" XDG_CACHE_HOME="$dir/cache"
 
 echo "== Starting a throwaway submission server (Postfix + Dovecot SASL) ..."
 bash "$top/tests/lib/mta.sh" start "$dir/mta" >/dev/null
@@ -22,11 +24,6 @@ bash "$top/tests/lib/mta.sh" start "$dir/mta" >/dev/null
 echo "== Starting a private keyring (gnome-keyring in its own D-Bus session) ..."
 bash "$top/tests/lib/keyring.sh" start "$dir/keyring" >/dev/null
 . "$dir/keyring/keyring.env"
-
-echo "== Storing alice's password in the keyring, as msmtp users do:"
-echo "   secret-tool store --label=outbox host localhost service smtp user alice"
-printf '%s' 'wonder land-42' | secret-tool store --label=outbox \
-    host localhost service smtp user alice
 
 cat >"$dir/config" <<CONF
 defaults
@@ -43,6 +40,11 @@ account default : demo
 CONF
 echo "== The config (no password in it):"
 sed 's/^/   /' "$dir/config"
+
+echo "== Storing alice's password in the keyring:"
+echo "   outbox -C config --store-password"
+printf '%s\n' 'wonder land-42' | "$top/outbox" -C "$dir/config" --store-password 2>&1 |
+    sed 's/^/   /'
 
 echo "== Sending:"
 echo "   printf 'To: bob@example.org\\nSubject: Hello from outbox\\n\\nIt works.\\n' | outbox -C config -t"
