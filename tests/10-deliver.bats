@@ -244,3 +244,14 @@ sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
 	assert_regex "$stderr" $'--- 5 round trips waited for\n'
 	maildir_wait bob 2
 }
+
+@test "an msmtp user's ~/.msmtprc is used as it is, with no -C" {
+	export HOME=$BATS_TEST_TMPDIR/home XDG_CONFIG_HOME=
+	mkdir -p "$HOME"
+	cp "$RC" "$HOME/.msmtprc"
+	run "$OUTBOX" bob@example.org < <(printf 'Subject: from msmtprc\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'Subject: from msmtprc'
+}

@@ -163,3 +163,18 @@ teardown() {
 		assert_equal "$status" 64
 	done
 }
+
+@test "--read-envelope-from: the sender from From:, Resent-From: first" {
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" --read-envelope-from bob@example.org < <(printf 'From: Carol <carol@example.org>\nSubject: ref\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run maildir_raw bob
+	assert_line 'Return-Path: <carol@example.org>'
+	maildir_clear bob
+	run "$OUTBOX" -C "$RC" --read-envelope-from bob@example.org < <(printf 'Resent-From: dave@example.org\nFrom: carol@example.org\nSubject: ref\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run maildir_raw bob
+	assert_line 'Return-Path: <dave@example.org>'
+}

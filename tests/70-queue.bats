@@ -55,8 +55,10 @@ fault_config() {
 	assert_success
 	assert_output --regexp '<alice@example.org> -> <bob@example.org>  attempts=1  next=.*error="localhost:9: |error="cannot connect'
 	outbox_config "$RC"
-	run "$OUTBOX" -C "$RC" -q
+	id=$(basename "$(ls "$QDIR"/*.env)" .env)
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -q
 	assert_success
+	assert_regex "$stderr" "outbox: $id: delivered"
 	maildir_wait bob 1
 	assert_equal "$(entries)" 0
 	run "$OUTBOX" -C "$RC" -q
