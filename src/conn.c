@@ -93,58 +93,133 @@ quickack(int fd)
 #endif
 }
 
-static int
-connect_one(const struct addrinfo *ai, const struct conn_params *p)
-{
-	struct pollfd	pfd;
-	socklen_t	len;
-	int		fd, flags, soerr = 0, one = 1;
+#define HE_DELAY_MS	250	/* RFC 8305's connection attempt delay */
+#define HE_MAX		16	/* attempts in flight at most */
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-	    ai->ai_protocol);
+/* Start a non-blocking connect; -1 when it failed at once (errno set). */
+static int
+connect_start(const struct addrinfo *ai, const struct conn_params *p)
+{
+	int	fd, saved;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, ai->ai_protocol);
 	if (fd == -1)
 		return -1;
-	if (p->source_ip != NULL &&
-	    bind_source(fd, p->source_ip, ai->ai_family) == -1)
-		goto fail;
-	flags = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
-		if (errno != EINPROGRESS)
-			goto fail;
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		switch (poll(&pfd, 1, p->timeout_ms > 0 ? p->timeout_ms : -1)) {
-		case 0:
-			errno = ETIMEDOUT;
-			goto fail;
-		case -1:
-			goto fail;
-		}
-		len = sizeof(soerr);
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-		if (soerr != 0) {
-			errno = soerr;
-			goto fail;
-		}
-	}
-	fcntl(fd, F_SETFL, flags);
+	if ((p->source_ip == NULL ||
+	    bind_source(fd, p->source_ip, ai->ai_family) == 0) &&
+	    (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+	    errno == EINPROGRESS))
+		return fd;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* The winner: blocking again, no Nagle, the timeouts set. */
+static int
+connect_done(int fd, const struct conn_params *p)
+{
+	int	one = 1;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	/* No Nagle: every flight goes out at once, there is no stall. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (p->timeout_ms > 0)
 		set_timeouts(fd, p->timeout_ms);
 	return fd;
-fail:
-	soerr = errno;
-	close(fd);
-	errno = soerr;
-	return -1;
+}
+
+/* The addresses, families interleaved (RFC 8305 section 4). */
+static size_t
+interleave(struct addrinfo *res, struct addrinfo **out, size_t max)
+{
+	struct addrinfo	*ai, *fam[2][HE_MAX];
+	size_t		 nf[2] = { 0, 0 }, i, n = 0;
+	int		 first = res ? res->ai_family : AF_INET6;
+
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int k = ai->ai_family != first;
+
+		if (nf[k] < HE_MAX)
+			fam[k][nf[k]++] = ai;
+	}
+	for (i = 0; n < max && (i < nf[0] || i < nf[1]); i++) {
+		if (i < nf[0] && n < max)
+			out[n++] = fam[0][i];
+		if (i < nf[1] && n < max)
+			out[n++] = fam[1][i];
+	}
+	return n;
+}
+
+/*
+ * Happy Eyeballs: try the addresses in turn, starting the next one 250 ms
+ * after the last if that has not connected yet; the first to connect
+ * wins.  An address family that does not work costs 250 ms, not a
+ * timeout.  Returns the socket, or -1 with errno from the last failure.
+ */
+static int
+connect_race(struct addrinfo *res, const struct conn_params *p)
+{
+	struct addrinfo	*ais[HE_MAX];
+	struct pollfd	 pfd[HE_MAX];
+	size_t		 nai = interleave(res, ais, HE_MAX), next = 0, n = 0, i;
+	long long	 deadline = p->timeout_ms > 0 ?
+	    now_ms() + p->timeout_ms : 0, start_next = 0;
+	int		 saved = ETIMEDOUT, fd = -1, soerr;
+	socklen_t	 len;
+
+	while (fd == -1 && (next < nai || n > 0)) {
+		long long now = now_ms(), wait = -1;
+
+		if (next < nai && (n == 0 || now >= start_next)) {
+			if ((pfd[n].fd = connect_start(ais[next++], p)) == -1) {
+				saved = errno;
+				continue;
+			}
+			pfd[n++].events = POLLOUT;
+			start_next = now + HE_DELAY_MS;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (next < nai)
+			wait = start_next - now;
+		if (deadline && (wait < 0 || deadline - now < wait))
+			wait = deadline - now;
+		if (poll(pfd, n, (int)wait) == -1 && errno != EINTR)
+			break;
+		for (i = 0; i < n && fd == -1; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			len = sizeof(soerr);
+			soerr = 0;
+			getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+			if (soerr == 0) {
+				fd = pfd[i].fd;
+				pfd[i] = pfd[--n];
+				break;
+			}
+			saved = soerr;
+			close(pfd[i].fd);
+			pfd[i--] = pfd[--n];
+			start_next = 0;	/* a failure: the next one now */
+		}
+	}
+	for (i = 0; i < n; i++)
+		close(pfd[i].fd);
+	if (fd == -1) {
+		errno = saved;
+		return -1;
+	}
+	return connect_done(fd, p);
 }
 
 int
 conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 {
-	struct addrinfo	 hints, *res, *ai;
+	struct addrinfo	 hints, *res;
 	char		 port[16];
 	const char	*host = p->host;
 	char		 hostbuf[256];
@@ -161,7 +236,10 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	/*
+	 * No AI_ADDRCONFIG: it drops IPv4 on a host whose only IPv4 address
+	 * is loopback, and a family that does not work fails fast below.
+	 */
 	snprintf(port, sizeof(port), "%d", p->port);
 	rv = getaddrinfo(host, port, &hints, &res);
 	if (rv == EAI_AGAIN)
@@ -170,9 +248,8 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	if (rv != 0)
 		return err_set(e, ERR_HOST, "cannot resolve %s: %s", p->host,
 		    rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
-	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
-		if ((fd = connect_one(ai, p)) == -1)
-			saved = errno;
+	if ((fd = connect_race(res, p)) == -1)
+		saved = errno;
 	freeaddrinfo(res);
 	if (fd == -1)
 		return err_set(e, ERR_TEMP, "cannot connect to %s:%d: %s",

@@ -439,3 +439,34 @@ expect EHLO"
 	assert_regex "$stderr" 'timed out waiting for the server \(session_timeout\)'
 	(( SECONDS < 7 ))
 }
+
+@test "Happy Eyeballs: an IPv6 address that stalls costs 250 ms, not the timeout" {
+	# In a network namespace of our own: dual.test has an IPv6 address
+	# nobody answers for (neighbour discovery stalls ~3 s) and 127.0.0.1.
+	printf '127.0.0.1 localhost\nfd00::2 dual.test\n127.0.0.1 dual.test\n' >"$BATS_TEST_TMPDIR/hosts"
+	printf 'send 220 hi\nehlo\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye\n' >"$BATS_TEST_TMPDIR/script"
+	run unshare --net --mount bash -c '
+		set -e
+		d=$1 outbox=$2 py=$3
+		ip link set lo up
+		ip link add v0 type veth peer name v1
+		ip link set v0 up
+		ip link set v1 up
+		ip -6 addr add fd00::1/64 dev v0 nodad
+		mount --bind "$d/hosts" /etc/hosts
+		/usr/bin/python3 "$py" --script "$d/script" --port-file "$d/port" --log "$d/log" </dev/null >/dev/null 2>&1 &
+		for i in $(seq 50); do [ -s "$d/port" ] && break; sleep 0.1; done
+		printf "account default\nhost dual.test\nport %s\ntls off\nauth off\nfrom a@example.org\nqueue off\ntimeout 10\n" "$(cat "$d/port")" >"$d/rc"
+		getent ahosts dual.test | head -1
+		start=$(date +%s%N)
+		rc=0
+		printf "Subject: he\n\nx\n" | "$outbox" -C "$d/rc" b@example.org || rc=$?
+		echo "rc=$rc ms=$(( ($(date +%s%N) - start) / 1000000 ))"
+		wait
+	' _ "$BATS_TEST_TMPDIR" "$OUTBOX" "$BATS_TEST_DIRNAME/lib/faultsmtp.py"
+	assert_success
+	assert_line --index 0 --regexp '^fd00::2 '
+	assert_line --regexp '^rc=0 ms=[0-9]+$'
+	ms=$(sed -n 's/^rc=0 ms=//p' <<<"$output")
+	(( ms < 2000 ))
+}
