@@ -100,32 +100,6 @@ reset(struct bs *b)
 	b->nrcpts = 0;
 }
 
-/*
- * "FROM:<addr> PARAMS" or "TO:<addr> PARAMS": the address between the
- * angle brackets (a route before ':' dropped); NULL when malformed.
- */
-static char *
-bs_path(const char *arg, const char *key)
-{
-	const char	*lt, *gt, *p;
-	size_t		 n = strlen(key);
-
-	if (strncasecmp(arg, key, n) != 0)
-		return NULL;
-	arg += n;
-	while (*arg == ' ')
-		arg++;
-	if ((lt = strchr(arg, '<')) != arg || (gt = strchr(lt, '>')) == NULL)
-		return NULL;
-	for (p = lt + 1; p < gt; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return NULL;
-	p = lt + 1;
-	if (*p == '@' && memchr(p, ':', (size_t)(gt - p)) != NULL)
-		p = (const char *)memchr(p, ':', (size_t)(gt - p)) + 1;
-	return xstrndup(p, (size_t)(gt - p));
-}
-
 /* The data, unstuffed, into a file for the spooler; 1 on a clean end. */
 static int
 read_data(struct bs *b, int fd)
@@ -233,7 +207,7 @@ do_mail(struct bs *b, const char *arg)
 		reply("503 5.5.1 MAIL already given");
 		return;
 	}
-	if ((b->from = bs_path(arg, "FROM:")) == NULL) {
+	if ((b->from = addr_path(arg, "FROM:")) == NULL) {
 		reply("501 5.5.4 syntax: MAIL FROM:<address>");
 		return;
 	}
@@ -253,7 +227,7 @@ do_rcpt(struct bs *b, const char *arg)
 		reply("452 4.5.3 too many recipients");
 		return;
 	}
-	if ((a = bs_path(arg, "TO:")) == NULL || *a == '\0') {
+	if ((a = addr_path(arg, "TO:")) == NULL || *a == '\0') {
 		free(a);
 		reply("501 5.5.4 syntax: RCPT TO:<address>");
 		return;

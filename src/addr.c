@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "util.h"
@@ -220,4 +221,32 @@ addr_parse_list(struct addrlist *l, const char *s, struct err *e)
 	buf_free(&text);
 	buf_free(&angle);
 	return rv;
+}
+
+char *
+addr_path(const char *arg, const char *key)
+{
+	const char	*lt, *gt, *p;
+	size_t		 n = strlen(key), route;
+
+	if (strncasecmp(arg, key, n) != 0)
+		return NULL;
+	arg += n;
+	while (*arg == ' ')
+		arg++;
+	if (*arg != '<' || (gt = strchr(arg, '>')) == NULL)
+		return NULL;
+	lt = arg;
+	p = lt + 1;
+	if (p == gt)
+		return xstrdup("");
+	if (*p == '@') {
+		route = strcspn(p, ":\">");
+		if (p[route] != ':')
+			return NULL;
+		p += route + 1;
+	}
+	if (!valid_path(p, (size_t)(gt - p)))
+		return NULL;
+	return xstrndup(p, (size_t)(gt - p));
 }

@@ -18,6 +18,13 @@ struct addrlist {
  * naming the bad address.
  */
 int	 addr_parse_list(struct addrlist *, const char *, struct err *);
+/*
+ * The path of an SMTP command's argument: "FROM:<addr> PARAMS" with key
+ * "FROM:", or "TO:<addr>".  Returns the address (a source route dropped;
+ * "" for <>), held to the same rules as addr_parse_list's, or NULL when
+ * the argument is malformed.  Free with free().
+ */
+char	*addr_path(const char *arg, const char *key);
 /* Append one address as is (no parsing). */
 void	 addrlist_add(struct addrlist *, const char *);
 /* Is addr already in the list?  (case-sensitive local part, as RFC 5321) */

@@ -122,3 +122,11 @@ alpine_dialogue() {
 	run --separate-stderr "$OUTBOX" -bs -C "$RC" < <(printf 'EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\nSubject: t\r\n\r\nx\r\n.\r\nQUIT\r\n')
 	assert_line --regexp $'^550 5\\.1\\.1 RCPT TO:<nobody@example.org>: 550 5\\.1\\.1 no such user\r$'
 }
+
+@test "paths that could smuggle parameters or commands are refused" {
+	run "$OUTBOX" -bs -C "$RC" < <(printf 'EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<"x> NOTIFY=NEVER"@example.org>\r\nRCPT TO:<a b@example.org>\r\nRCPT TO:<@route:bob@example.org>\r\nQUIT\r\n')
+	assert_success
+	assert_line --index 6 $'501 5.5.4 syntax: RCPT TO:<address>\r'
+	assert_line --index 7 $'501 5.5.4 syntax: RCPT TO:<address>\r'
+	assert_line --index 8 $'250 2.1.5 Ok\r'
+}

@@ -6,7 +6,8 @@
  * nor an unterminated quoted string.  A backslash escapes the next
  * character, inside quotes (RFC 5321 quoted-pair) and outside them too,
  * as servers' tokenisers (Postfix's) read it: so '<\"x>' has a '>'
- * outside quotes.
+ * outside quotes.  The same rules hold for addr_path(), which parses
+ * the MAIL and RCPT arguments of outbox's -bs server.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < l.n; i++)
 		check_addr(l.v[i]);
 	addrlist_free(&l);
+	/* The -bs server's path parser: what it returns goes out as is. */
+	{
+		char *a = addr_path(s, "FROM:");
+
+		if (a != NULL && *a != '\0')
+			check_addr(a);
+		free(a);
+	}
 	free(s);
 	return 0;
 }
