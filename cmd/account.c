@@ -220,15 +220,22 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 static void
 print_differences(const struct account *a, FILE *out)
 {
-	if (!a->used_msmtp_defaults || (!acct_on(a, CF_TLS) &&
-	    strcmp(acct_str(a, CF_PORT), "25") == 0))
+	int		 tls_default = a->org[CF_TLS].file == ORIGIN_DEFAULT.file;
+	/* msmtp: TLS off unless set; port 25, or 465 for implicit TLS. */
+	const char	*msmtp_port = !tls_default && acct_on(a, CF_TLS) &&
+	    !acct_on(a, CF_TLS_STARTTLS) ? "465" : "25";
+	int		 tls_diff = tls_default && acct_on(a, CF_TLS);
+	int		 port_diff = a->org[CF_PORT].file == ORIGIN_DEFAULT.file &&
+	    strcmp(acct_str(a, CF_PORT), msmtp_port) != 0;
+
+	if (!tls_diff && !port_diff)
 		return;
 	fprintf(out, "\nValues where outbox's default differs from msmtp's:\n");
-	if (a->org[CF_TLS].file == ORIGIN_DEFAULT.file && acct_on(a, CF_TLS))
+	if (tls_diff)
 		fprintf(out, "    tls = on (msmtp: off)\n");
-	if (a->org[CF_PORT].file == ORIGIN_DEFAULT.file)
-		fprintf(out, "    port = %s (msmtp: 25, or 465 with implicit "
-		    "TLS)\n", acct_str(a, CF_PORT));
+	if (port_diff)
+		fprintf(out, "    port = %s (msmtp: %s)\n", acct_str(a, CF_PORT),
+		    msmtp_port);
 }
 
 int

@@ -529,10 +529,11 @@ dry_run(struct submission *s, struct err *e)
 	make_envelope(s, &env);
 	printf("account %s, server %s:%s\n", a->name, acct_str(a, CF_HOST),
 	    acct_str(a, CF_PORT));
-	printf("MAIL FROM:<%s>%s%s%s%s\n", s->sender, s->m.eightbit ?
+	printf("MAIL FROM:<%s>%s%s%s%s%s\n", s->sender, s->m.eightbit ?
 	    " BODY=8BITMIME" : "", env.dsn_return ? " RET=" : "",
 	    env.dsn_return ? (strcmp(env.dsn_return, "headers") == 0 ?
-	    "HDRS" : "FULL") : "", env.envid ? " ENVID=..." : "");
+	    "HDRS" : "FULL") : "", env.envid ? " ENVID=" : "",
+	    env.envid ? env.envid : "");
 	for (i = 0; i < s->rcpts.n; i++)
 		printf("RCPT TO:<%s>%s%s\n", s->rcpts.v[i], env.dsn_notify ?
 		    " NOTIFY=" : "", env.dsn_notify ? env.dsn_notify : "");

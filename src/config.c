@@ -942,16 +942,11 @@ account_resolve(struct account *a, struct err *e)
 		return err_set(e, ERR_CONFIG, "account %s: no host given (add "
 		    "a line such as 'host smtp.example.org')", a->name);
 	/* RFC 8314: TLS unless asked not to; loopback relays may be plain. */
-	if (a->val[CF_TLS] == NULL)
-		a->used_msmtp_defaults = 1;
 	set_default(a, CF_TLS, host_is_loopback(host) ? "off" : "on");
 	set_default(a, CF_TLS_STARTTLS, "on");
 	tls = acct_on(a, CF_TLS);
-	if (a->val[CF_PORT] == NULL) {
-		a->used_msmtp_defaults = 1;
-		set_default(a, CF_PORT, !tls ? "25" :
-		    acct_on(a, CF_TLS_STARTTLS) ? "587" : "465");
-	}
+	set_default(a, CF_PORT, !tls ? "25" :
+	    acct_on(a, CF_TLS_STARTTLS) ? "587" : "465");
 	set_default(a, CF_TIMEOUT, "60");
 	set_default(a, CF_SESSION_TIMEOUT, "600");
 	set_default(a, CF_PROTOCOL, "smtp");

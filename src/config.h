@@ -37,7 +37,6 @@ struct account {
 	struct origin	 decl;
 	char		*val[CF_NKEYS];
 	struct origin	 org[CF_NKEYS];
-	int		 used_msmtp_defaults;	/* a value outbox chose differently */
 };
 
 struct config {

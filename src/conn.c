@@ -190,21 +190,22 @@ connect_race(struct addrinfo *res, const struct conn_params *p)
 			wait = deadline - now;
 		if (poll(pfd, n, (int)wait) == -1 && errno != EINTR)
 			break;
-		for (i = 0; i < n && fd == -1; i++) {
-			if (pfd[i].revents == 0)
+		for (i = 0; i < n && fd == -1;) {
+			if (pfd[i].revents == 0) {
+				i++;
 				continue;
+			}
 			len = sizeof(soerr);
 			soerr = 0;
 			getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-			if (soerr == 0) {
+			if (soerr == 0)
 				fd = pfd[i].fd;
-				pfd[i] = pfd[--n];
-				break;
+			else {
+				saved = soerr;
+				close(pfd[i].fd);
+				start_next = 0;	/* a failure: the next one now */
 			}
-			saved = soerr;
-			close(pfd[i].fd);
-			pfd[i--] = pfd[--n];
-			start_next = 0;	/* a failure: the next one now */
+			pfd[i] = pfd[--n];	/* done with this attempt */
 		}
 	}
 	for (i = 0; i < n; i++)

@@ -178,8 +178,8 @@ explain_dbus(const char *msg)
 }
 
 static int
-keyring_error(struct libsecret *ls, GError *gerr, const struct secret_query *q,
-    const char *what, struct err *e)
+keyring_error(struct libsecret *ls, GError *gerr, const char *what,
+    struct err *e)
 {
 	char		 msg[300];
 	const char	*why;
@@ -187,7 +187,6 @@ keyring_error(struct libsecret *ls, GError *gerr, const struct secret_query *q,
 	sanitize(msg, sizeof(msg), gerr->message, strlen(gerr->message));
 	ls->errfree(gerr);
 	why = explain_dbus(msg);
-	(void)q;
 	return err_set(e, ERR_TEMP, "cannot %s the keyring: %s", what,
 	    why ? why : msg);
 }
@@ -211,7 +210,7 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 		v = ls.lookup(&network_schema, NULL, &gerr, "user", q->user,
 		    "protocol", "smtp", "server", q->host, NULL);
 	if (gerr != NULL)
-		return keyring_error(&ls, gerr, q, "read", e);
+		return keyring_error(&ls, gerr, "read", e);
 	if (v == NULL)
 		return 1;
 	*pw = xstrdup(v);
@@ -330,7 +329,7 @@ secret_store(const struct secret_query *q, const char *pw, struct err *e)
 	    q->user, NULL);
 	free(label);
 	if (!ok && gerr != NULL)
-		return keyring_error(&ls, gerr, q, "write to", e);
+		return keyring_error(&ls, gerr, "write to", e);
 	if (!ok)
 		return err_set(e, ERR_TEMP, "the keyring refused the password");
 	return 0;
@@ -349,7 +348,7 @@ secret_forget(const struct secret_query *q, struct err *e)
 	ok = ls.clear(&outbox_schema, NULL, &gerr, "host", q->host, "port",
 	    q->port, "service", "smtp", "user", q->user, NULL);
 	if (gerr != NULL)
-		return keyring_error(&ls, gerr, q, "change", e);
+		return keyring_error(&ls, gerr, "change", e);
 	return ok ? 0 : 1;
 }
 
