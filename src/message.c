@@ -195,7 +195,8 @@ field_done(struct spooler *s, struct err *e)
 	return rv;
 }
 
-void
+/* RFC 5322 date of now, for the Date field. */
+static void
 msg_date(char *buf, size_t len)
 {
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",

@@ -57,7 +57,4 @@ void	 msg_free(struct msg *);
 /* An unlinked temporary file in dir ($TMPDIR or /tmp when NULL). */
 int	 msg_tmpfile(const char *dir, struct err *);
 
-/* RFC 5322 date of now, for Date: and logs. */
-void	 msg_date(char *, size_t);
-
 #endif
