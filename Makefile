@@ -34,10 +34,11 @@ CFLAGS	?= -O2 -g
 # What the code needs is added even when CFLAGS is given on the command
 # line (make CFLAGS=...), hence override.
 override CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -D_GNU_SOURCE
-# libsecret's headers give the types; the library itself is loaded with
-# dlopen() only when the keyring is asked, so GLib is not linked.
+# libgsasl's and libsecret's headers give the types; the libraries
+# themselves are loaded with dlopen() when an exchange needs them (AUTH, the
+# keyring), so neither they nor GLib are linked.
 override CFLAGS	+= $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-override LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl \
+override LDLIBS	+= $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null) -ldl \
 		   -lresolv
 
 ifeq ($(SANITIZE),1)
@@ -142,7 +143,7 @@ FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -fsanitize=fuzzer-no-link,address,undefined \
 		   -fno-sanitize-recover=undefined
 FUZZ_LDFLAGS	 = -fsanitize=fuzzer,address,undefined
-FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls libgsasl 2>/dev/null) -ldl \
+FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null) -ldl \
 		   -lresolv
 FUZZ_OBJS	 = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

@@ -61,9 +61,12 @@ fail(const struct run *r, const struct err *e, int with_server)
 static int
 mode_version(void)
 {
+	char	v[ERR_MSGLEN + 2];
+
+	sasl_version(v, sizeof(v));
 	printf("outbox %s\n", OUTBOX_VERSION);
 	printf("TLS: GnuTLS %s\n", conn_tls_version());
-	printf("SASL: GNU SASL %s\n", sasl_version());
+	printf("SASL: GNU SASL %s (loaded when a server asks for AUTH)\n", v);
 	printf("Keyring: libsecret (loaded when a password is looked up)\n");
 	return EX_OK;
 }

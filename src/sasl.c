@@ -1,14 +1,80 @@
 #include <ctype.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/crypto.h>
 #include <gsasl.h>
 
 #include "sasl.h"
 #include "util.h"
 
+/*
+ * libgsasl, loaded with dlopen() when an exchange needs it: a run that does
+ * not authenticate, or uses XOAUTH2 or OAUTHBEARER, never maps it nor the
+ * libraries it pulls in (libidn, libntlm, GSS-API).
+ */
+struct gsasl_lib {
+	void	*h;
+	int	 (*init)(Gsasl **);
+	void	 (*done)(Gsasl *);
+	int	 (*client_start)(Gsasl *, const char *, Gsasl_session **);
+	void	 (*finish)(Gsasl_session *);
+	void	 (*callback_set)(Gsasl *, Gsasl_callback_function);
+	void	 (*hook_set)(Gsasl_session *, void *);
+	void	*(*hook_get)(Gsasl_session *);
+	int	 (*property_set)(Gsasl_session *, Gsasl_property, const char *);
+	const char *(*property_fast)(Gsasl_session *, Gsasl_property);
+	const char *(*mechanism_name)(Gsasl_session *);
+	int	 (*saslprep)(const char *, Gsasl_saslprep_flags, char **,
+		    int *);
+	int	 (*step64)(Gsasl_session *, const char *, char **);
+	const char *(*strerror)(int);
+	const char *(*check_version)(const char *);
+};
+
+static const struct {
+	const char	*name;
+	size_t		 off;
+} gsasl_syms[] = {
+#define SYM(f)	{ "gsasl_" #f, offsetof(struct gsasl_lib, f) }
+	SYM(init), SYM(done), SYM(client_start), SYM(finish),
+	SYM(callback_set), { "gsasl_session_hook_set",
+	offsetof(struct gsasl_lib, hook_set) }, { "gsasl_session_hook_get",
+	offsetof(struct gsasl_lib, hook_get) }, SYM(property_set),
+	SYM(property_fast), SYM(mechanism_name), SYM(saslprep), SYM(step64),
+	SYM(strerror), SYM(check_version),
+#undef SYM
+};
+
+static int
+gsasl_load(struct gsasl_lib *g, struct err *e)
+{
+	size_t	i;
+	void	*f;
+
+	memset(g, 0, sizeof(*g));
+	if ((g->h = dlopen("libgsasl.so.18", RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return err_set(e, ERR_TEMP, "the SASL library libgsasl "
+		    "cannot be loaded: %s", dlerror());
+	for (i = 0; i < sizeof(gsasl_syms) / sizeof(gsasl_syms[0]); i++) {
+		if ((f = dlsym(g->h, gsasl_syms[i].name)) == NULL) {
+			dlclose(g->h);
+			g->h = NULL;
+			return err_set(e, ERR_SOFTWARE, "libgsasl lacks %s",
+			    gsasl_syms[i].name);
+		}
+		memcpy((char *)g + gsasl_syms[i].off, &f, sizeof(f));
+	}
+	return 0;
+}
+
 struct sasl {
+	struct gsasl_lib gs;
 	Gsasl		*ctx;
 	Gsasl_session	*sess;
 	/* OAuth 2.0 bearer mechanisms, which gsasl does not have. */
@@ -16,7 +82,11 @@ struct sasl {
 	int		 sent;
 	char		*user;
 	char		*token;
+	unsigned long	 iter;		/* SCRAM count refused as too high */
 };
+
+/* SCRAM: more PBKDF2 rounds than this is a server wasting our time. */
+#define SCRAM_ITER_MAX	1000000UL
 
 /* Strongest first.  Mechanisms that reveal the password come last. */
 static const struct {
@@ -129,6 +199,81 @@ sasl_initial_response(const char *mech)
 	    strcasecmp(mech, "CRAM-MD5") != 0;
 }
 
+/*
+ * SCRAM's SaltedPassword := PBKDF2(SASLprep(password), salt, i).  gsasl asks
+ * for it through its callback before it would compute it with its own
+ * generic SHA code; GnuTLS's PBKDF2 is some twenty times cheaper.  A
+ * refused count also clears the password, so that gsasl cannot go on
+ * without us.
+ */
+static int
+salted_password(struct sasl *s, Gsasl_session *sess)
+{
+	const char	*mech = s->gs.mechanism_name(sess);
+	const char	*iters = s->gs.property_fast(sess, GSASL_SCRAM_ITER);
+	const char	*salt64 = s->gs.property_fast(sess, GSASL_SCRAM_SALT);
+	const char	*pw = s->gs.property_fast(sess, GSASL_PASSWORD);
+	int		 sha256 = strncmp(mech, "SCRAM-SHA-256", 13) == 0;
+	size_t		 len = sha256 ? 32 : 20, i;
+	unsigned char	 out[32];
+	char		 hex[65], *prep = NULL, *end;
+	unsigned long	 iter;
+	gnutls_datum_t	 in, k, st = { NULL, 0 };
+	int		 rv = GSASL_AUTHENTICATION_ERROR;
+
+	if (iters == NULL || salt64 == NULL || pw == NULL)
+		return GSASL_NO_CALLBACK;
+	iter = strtoul(iters, &end, 10);
+	if (*end != '\0' || iter == 0 || iter > SCRAM_ITER_MAX) {
+		s->iter = *end != '\0' || iter == 0 ? ULONG_MAX : iter;
+		s->gs.property_set(sess, GSASL_PASSWORD, NULL);
+		return GSASL_AUTHENTICATION_ERROR;
+	}
+	in.data = (unsigned char *)salt64;
+	in.size = strlen(salt64);
+	if (s->gs.saslprep(pw, GSASL_ALLOW_UNASSIGNED, &prep, NULL) != GSASL_OK ||
+	    gnutls_base64_decode2(&in, &st) < 0)
+		goto done;
+	k.data = (unsigned char *)prep;
+	k.size = strlen(prep);
+	if (gnutls_pbkdf2(sha256 ? GNUTLS_MAC_SHA256 : GNUTLS_MAC_SHA1, &k, &st,
+	    iter, out, len) != 0)
+		goto done;
+	for (i = 0; i < len; i++) {
+		hex[2 * i] = "0123456789abcdef"[out[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[out[i] & 15];
+	}
+	hex[2 * len] = '\0';
+	rv = s->gs.property_set(sess, GSASL_SCRAM_SALTED_PASSWORD, hex);
+done:
+	explicit_bzero(out, sizeof(out));
+	explicit_bzero(hex, sizeof(hex));
+	secret_free(prep);
+	gnutls_free(st.data);
+	return rv;
+}
+
+/*
+ * gsasl calls back with the session only; its hook leads to our state.  The
+ * library is loaded (this is its callback), so RTLD_NOLOAD finds it.
+ */
+static int
+callback(Gsasl *ctx, Gsasl_session *sess, Gsasl_property prop)
+{
+	void		*(*hook_get)(Gsasl_session *);
+	void		*h;
+	struct sasl	*s;
+
+	(void)ctx;
+	if (prop != GSASL_SCRAM_SALTED_PASSWORD ||
+	    (h = dlopen("libgsasl.so.18", RTLD_NOW | RTLD_NOLOAD)) == NULL)
+		return GSASL_NO_CALLBACK;
+	*(void **)&hook_get = dlsym(h, "gsasl_session_hook_get");
+	s = hook_get != NULL ? hook_get(sess) : NULL;
+	dlclose(h);
+	return s != NULL ? salted_password(s, sess) : GSASL_NO_CALLBACK;
+}
+
 int
 sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
     struct err *e)
@@ -143,27 +288,30 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 		*out = s;
 		return 0;
 	}
-	if ((rv = gsasl_init(&s->ctx)) != GSASL_OK) {
+	if (gsasl_load(&s->gs, e) == -1) {
 		free(s);
-		return err_set(e, ERR_SOFTWARE, "SASL: %s", gsasl_strerror(rv));
+		return -1;
 	}
-	if ((rv = gsasl_client_start(s->ctx, mech, &s->sess)) != GSASL_OK) {
+	if ((rv = s->gs.init(&s->ctx)) != GSASL_OK ||
+	    (rv = s->gs.client_start(s->ctx, mech, &s->sess)) != GSASL_OK) {
 		err_set(e, ERR_SOFTWARE, "SASL %s: %s", mech,
-		    gsasl_strerror(rv));
+		    s->gs.strerror(rv));
 		sasl_end(s);
 		return -1;
 	}
+	s->gs.callback_set(s->ctx, callback);
+	s->gs.hook_set(s->sess, s);
 	if (c->user != NULL)
-		gsasl_property_set(s->sess, GSASL_AUTHID, c->user);
+		s->gs.property_set(s->sess, GSASL_AUTHID, c->user);
 	if (c->password != NULL)
-		gsasl_property_set(s->sess, GSASL_PASSWORD, c->password);
+		s->gs.property_set(s->sess, GSASL_PASSWORD, c->password);
 	/*
 	 * Channel binding only for -PLUS: gsasl 2.2 fails a plain SCRAM
 	 * exchange when tls-exporter data is set.
 	 */
 	if (c->cb_data != NULL && strlen(mech) > 5 &&
 	    strcmp(mech + strlen(mech) - 5, "-PLUS") == 0)
-		gsasl_property_set(s->sess,
+		s->gs.property_set(s->sess,
 		    strcmp(c->cb_name, "tls-exporter") == 0 ?
 		    GSASL_CB_TLS_EXPORTER : GSASL_CB_TLS_UNIQUE, c->cb_data);
 	*out = s;
@@ -179,7 +327,7 @@ static int
 bearer_step(struct sasl *s, char **out, struct err *e)
 {
 	struct buf	 b = { 0 };
-	size_t		 len;
+	gnutls_datum_t	 in, b64;
 	int		 rv;
 
 	if (s->sent) {
@@ -193,10 +341,15 @@ bearer_step(struct sasl *s, char **out, struct err *e)
 	else
 		buf_addf(&b, "n,a=%s,\001auth=Bearer %s\001\001", s->user,
 		    s->token);
-	rv = gsasl_base64_to(b.p, b.len, out, &len);
+	in.data = (unsigned char *)b.p;
+	in.size = b.len;
+	rv = gnutls_base64_encode2(&in, &b64);
 	buf_wipe(&b);
-	if (rv != GSASL_OK)
-		return err_set(e, ERR_SOFTWARE, "SASL: %s", gsasl_strerror(rv));
+	if (rv < 0)
+		return err_set(e, ERR_SOFTWARE, "SASL: %s", gnutls_strerror(rv));
+	*out = xstrndup((char *)b64.data, b64.size);
+	explicit_bzero(b64.data, b64.size);
+	gnutls_free(b64.data);
 	return 0;
 }
 
@@ -208,14 +361,21 @@ sasl_step(struct sasl *s, const char *in, char **out, struct err *e)
 	*out = NULL;
 	if (s->bearer)
 		return bearer_step(s, out, e);
-	rv = gsasl_step64(s->sess, in, out);
+	rv = s->gs.step64(s->sess, in, out);
 	if (rv == GSASL_OK)
 		return 1;
 	if (rv == GSASL_NEEDS_MORE)
 		return 0;
 	free(*out);
 	*out = NULL;
-	return err_set(e, ERR_AUTH, "SASL: %s", gsasl_strerror(rv));
+	if (s->iter == ULONG_MAX)
+		return err_set(e, ERR_PROTO, "the server sent a bad SCRAM "
+		    "iteration count");
+	if (s->iter)
+		return err_set(e, ERR_PROTO, "the server asks for %lu SCRAM "
+		    "iterations (outbox allows at most %lu)", s->iter,
+		    SCRAM_ITER_MAX);
+	return err_set(e, ERR_AUTH, "SASL: %s", s->gs.strerror(rv));
 }
 
 void
@@ -227,16 +387,26 @@ sasl_end(struct sasl *s)
 	secret_free(s->token);
 	if (s->sess != NULL) {
 		/* Do not leave the password in gsasl's memory. */
-		gsasl_property_set(s->sess, GSASL_PASSWORD, NULL);
-		gsasl_finish(s->sess);
+		s->gs.property_set(s->sess, GSASL_PASSWORD, NULL);
+		s->gs.finish(s->sess);
 	}
 	if (s->ctx != NULL)
-		gsasl_done(s->ctx);
+		s->gs.done(s->ctx);
+	if (s->gs.h != NULL)
+		dlclose(s->gs.h);
 	free(s);
 }
 
-const char *
-sasl_version(void)
+void
+sasl_version(char *v, size_t len)
 {
-	return gsasl_check_version(NULL);
+	struct gsasl_lib g;
+	struct err	 e = { 0 };
+
+	if (gsasl_load(&g, &e) == -1) {
+		snprintf(v, len, "(%s)", e.msg);
+		return;
+	}
+	snprintf(v, len, "%s", g.check_version(NULL));
+	dlclose(g.h);
 }

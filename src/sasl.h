@@ -36,6 +36,7 @@ int	 sasl_start(struct sasl **, const char *mech, const struct sasl_creds *,
  */
 int	 sasl_step(struct sasl *, const char *in, char **out, struct err *);
 void	 sasl_end(struct sasl *);
-const char *sasl_version(void);
+/* libgsasl's version, loading it to ask; or why it cannot be loaded. */
+void	 sasl_version(char *, size_t);
 
 #endif

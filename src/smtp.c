@@ -298,6 +298,7 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
     struct err *e)
 {
 	struct reply	 r;
+	struct err	 se;
 	char		*out;
 	int		 done = 0, rv, steps;
 
@@ -332,8 +333,12 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 			    "for more after the exchange was complete", mech);
 		}
 		if ((rv = sasl_step(sasl, r.arg, &out, e)) == -1) {
+			se = *e;
 			send_cmd(s, HIDE_ALL, e, "*");
 			conn_flush(s->c, e);
+			if (se.cls == ERR_PROTO)	/* said by sasl.c */
+				return err_set(e, ERR_PROTO, "AUTH %s: %s",
+				    mech, se.msg);
 			return err_set(e, ERR_AUTH, "AUTH %s: %s", mech,
 			    strncmp(mech, "SCRAM-", 6) == 0 && steps > 0 ?
 			    "the server's SCRAM signature is wrong: it does not "

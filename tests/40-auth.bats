@@ -176,3 +176,20 @@ config_without_password() {
 	sleep 0.5
 	assert_equal "$(maildir_count bob)" 0
 }
+
+@test "libgsasl is loaded only for AUTH, libsecret only for the keyring" {
+	local ld=$BATS_TEST_TMPDIR/ld
+	outbox_config "$RC"
+	LD_DEBUG=files "$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>"$ld"
+	assert grep -q 'file=libgsasl\.so\.18 .*dynamically loaded by' "$ld"
+	refute grep -q 'libsecret' "$ld"
+	maildir_wait bob 1
+	# a session without AUTH (which this server refuses): neither
+	run --separate-stderr env LD_DEBUG=files "$OUTBOX" -C "$RC" --auth=off \
+	    --queue=off bob@example.org <"$MSG"
+	assert_equal "$status" 69
+	printf '%s\n' "$stderr" >"$ld"
+	assert grep -q 'file=libgnutls\.so\.30 .*needed by' "$ld"
+	assert grep -q 'RCPT TO:<bob@example.org>: 5' "$ld"
+	refute grep -qE 'libgsasl|libsecret' "$ld"
+}

@@ -224,3 +224,33 @@ client_first() {
 	run fault_wait # the server may see the client's abort or close as it likes
 	refute grep -q '^MAIL FROM' "$FAULT_LOG"
 }
+
+@test "(k) a server asking for 2000000 SCRAM iterations is refused: 76, no mail" {
+	fault_start - --cert "$FAULT_CERT" --key "$FAULT_KEY" --scram-iter 2000000 <<-EOF
+		send 220 hi
+		ehlo STARTTLS
+		expect STARTTLS
+		send 220 go
+		starttls
+		ehlo AUTH=SCRAM-SHA-256
+		auth_scram SCRAM-SHA-256 alice $SPASS
+		loop_until_quit
+	EOF
+	rc
+	send
+	assert_equal "$status" 76
+	assert_regex "$stderr" "outbox: account default: 127\.0\.0\.1:$FAULT_PORT: .*the server asks for 2000000 SCRAM iterations \(outbox allows at most 1000000\)"
+	run fault_wait
+	refute grep -q '^MAIL FROM' "$FAULT_LOG"
+}
+
+@test "(l) SCRAM prepares the password with SASLprep: a soft hyphen in it is dropped" {
+	scram_server SCRAM-SHA-256_PLAIN "auth_scram SCRAM-SHA-256 alice $SPASS" --scram-iter 5000
+	PASS=$'wonder land\xc2\xad-42'
+	rc
+	send
+	assert_success
+	assert_regex "$stderr" '--> AUTH SCRAM-SHA-256 \[hidden\]'
+	fault_wait
+	assert grep -q '^SCRAM server-first: r=.*,i=5000$' "$FAULT_TRACE"
+}

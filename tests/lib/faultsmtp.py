@@ -4,6 +4,7 @@
 Usage: faultsmtp.py --script FILE --port-file PF --log FILE [--cert PEM --key PEM]
                     [--implicit-tls] [--connections N] [--max-seconds S]
                     [--tls-max 1.2|1.3] [--cb-corrupt] [--scram-final ok|wrong|skip]
+                    [--scram-iter N]
 
 Binds 127.0.0.1 on a free port, writes the port to PF (atomically), then serves
 N connections one after another, running the whole script for each.  Every
@@ -67,6 +68,7 @@ session with each side) would see it: a binding client must then be refused.
 client to abort ("*"; the step passes without replying to it, so the script
 goes on, e.g. with wait_close); --scram-final skip sends 235 at once instead of
 v=, as an impostor that does not know the password would (the step passes).
+--scram-iter N is the iteration count auth_scram asks for (default 4096).
 """
 import argparse
 import base64
@@ -584,7 +586,8 @@ class Conn:
             refuse(f"unknown user {attrs[0][2:]!r}")
         nonce = attrs[1][2:] + base64.b64encode(os.urandom(18)).decode()
         salt = os.urandom(16)
-        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={SCRAM_ITER}"
+        iters = self.srv.args.scram_iter
+        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={iters}"
         self.srv.trace(f"SCRAM server-first: {server_first}")
         self.write(b"334 " + base64.b64encode(server_first.encode()) + b"\r\n")
 
@@ -609,7 +612,7 @@ class Conn:
         if attrs[1][2:] != nonce:
             refuse("nonce mismatch")
 
-        salted = hashlib.pbkdf2_hmac(hname, password, salt, SCRAM_ITER)
+        salted = hashlib.pbkdf2_hmac(hname, password, salt, iters)
         client_key = hmac.new(salted, b"Client Key", hname).digest()
         stored_key = hashlib.new(hname, client_key).digest()
         auth_message = f"{bare},{server_first},{without_proof}".encode("utf-8")
@@ -686,6 +689,7 @@ def main():
     ap.add_argument("--tls-max", choices=("1.2", "1.3"))
     ap.add_argument("--cb-corrupt", action="store_true")
     ap.add_argument("--scram-final", choices=("ok", "wrong", "skip"), default="ok")
+    ap.add_argument("--scram-iter", type=int, default=SCRAM_ITER)
     args = ap.parse_args()
     try:
         steps = parse_script(args.script)
