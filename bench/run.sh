@@ -74,7 +74,7 @@ args=(--work "$work" --mta "$work/mta" --outbox "$OUTBOX" --msmtp "$MSMTP"
     --delay "${BENCH_DELAY:-25}" --figures "${BENCH_FIGURES:-1,2,3,4,5,6}")
 [[ -n ${BENCH_QUICK:-} && ${BENCH_QUICK} != 0 ]] && args+=(--quick)
 [[ -n ${BENCH_KEEP:-} ]] && args+=(--keep "$BENCH_KEEP")
-[[ -n ${BENCH_WHATIF+set} ]] && args+=(--whatif "$BENCH_WHATIF")
+[[ -n ${BENCH_WHATIF+set} ]] && args+=("--whatif=$BENCH_WHATIF")
 # In the background, so that a signal reaches the trap at once.
 "$PY" "$top/bench/bench.py" "${args[@]}" &
 pypid=$!
