@@ -39,6 +39,12 @@ struct conn {
 	gnutls_session_t		 tls;
 	gnutls_certificate_credentials_t cred;
 	char				*cache_file;	/* resumption */
+	char				*policy;	/* what the session was
+							   checked against */
+	/* Checking the certificate, during the handshake only: */
+	const struct tls_params		*tp;
+	unsigned int			 vstatus;	/* GnuTLS's verdict */
+	struct err			 verr;		/* trust not loaded */
 	char				 rbuf[RBUFSZ];
 	size_t				 rpos, rlen;
 	char				*wbuf;
@@ -267,28 +273,62 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	return 0;
 }
 
+/*
+ * The trusted certificates, loaded when the server's certificate is to be
+ * checked: the system store costs more than the rest of a submission, and
+ * a resumed session has no certificate to check.
+ */
 static int
-load_files(struct conn *c, const struct tls_params *t, struct err *e)
+load_trust(struct conn *c, const struct tls_params *t, struct err *e)
 {
 	int	rv;
 
-	if (t->certcheck && t->fingerprint == NULL) {
-		if (t->trust_file == NULL || strcmp(t->trust_file, "system") == 0)
-			rv = gnutls_certificate_set_x509_system_trust(c->cred);
-		else
-			rv = gnutls_certificate_set_x509_trust_file(c->cred,
-			    t->trust_file, GNUTLS_X509_FMT_PEM);
-		if (rv <= 0)
-			return err_set(e, ERR_CONFIG, "cannot load trusted "
-			    "certificates from %s: %s", t->trust_file ?
-			    t->trust_file : "the system store", rv == 0 ?
-			    "no certificates found" : gnutls_strerror(rv));
-		if (t->crl_file != NULL && (rv =
-		    gnutls_certificate_set_x509_crl_file(c->cred, t->crl_file,
-		    GNUTLS_X509_FMT_PEM)) < 0)
-			return err_set(e, ERR_CONFIG, "cannot load CRL file "
-			    "%s: %s", t->crl_file, gnutls_strerror(rv));
-	}
+	if (t->trust_file == NULL || strcmp(t->trust_file, "system") == 0)
+		rv = gnutls_certificate_set_x509_system_trust(c->cred);
+	else
+		rv = gnutls_certificate_set_x509_trust_file(c->cred,
+		    t->trust_file, GNUTLS_X509_FMT_PEM);
+	if (rv <= 0)
+		return err_set(e, ERR_CONFIG, "cannot load trusted "
+		    "certificates from %s: %s", t->trust_file ?
+		    t->trust_file : "the system store", rv == 0 ?
+		    "no certificates found" : gnutls_strerror(rv));
+	/* After the CAs: GnuTLS keeps only CRLs that one of them signed. */
+	if (t->crl_file != NULL && (rv =
+	    gnutls_certificate_set_x509_crl_file(c->cred, t->crl_file,
+	    GNUTLS_X509_FMT_PEM)) < 0)
+		return err_set(e, ERR_CONFIG, "cannot load CRL file "
+		    "%s: %s", t->crl_file, gnutls_strerror(rv));
+	return 0;
+}
+
+/*
+ * GnuTLS calls this when the server's certificate has arrived: load the
+ * trust, then check the chain and the name (RFC 6125, as RFC 7817 asks)
+ * as gnutls_session_set_verify_cert() would.
+ */
+static int
+verify_peer(gnutls_session_t tls)
+{
+	struct conn		*c = gnutls_session_get_ptr(tls);
+	gnutls_typed_vdata_st	 vd;
+
+	c->vstatus = 0;
+	if (load_trust(c, c->tp, &c->verr) == -1)
+		return -1;
+	memset(&vd, 0, sizeof(vd));
+	vd.type = GNUTLS_DT_DNS_HOSTNAME;
+	vd.data = (unsigned char *)(uintptr_t)c->tp->hostname;
+	if (gnutls_certificate_verify_peers(tls, &vd, 1, &c->vstatus) < 0)
+		c->vstatus |= GNUTLS_CERT_INVALID;
+	return c->vstatus != 0 ? -1 : 0;
+}
+
+static int
+load_client_cert(struct conn *c, const struct tls_params *t, struct err *e)
+{
+	int	rv;
+
 	if (t->cert_file != NULL && (rv =
 	    gnutls_certificate_set_x509_key_file(c->cred, t->cert_file,
 	    t->key_file, GNUTLS_X509_FMT_PEM)) < 0)
@@ -388,7 +428,12 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 	gnutls_datum_t	out;
 	unsigned int	status;
 
-	if (rv != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+	if (c->verr.cls != ERR_NONE) {
+		*e = c->verr;
+		return -1;
+	}
+	if ((rv != GNUTLS_E_CERTIFICATE_ERROR &&
+	    rv != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) || c->vstatus == 0)
 		return err_set(e, rv == GNUTLS_E_PULL_ERROR ||
 		    rv == GNUTLS_E_PUSH_ERROR || rv == GNUTLS_E_PREMATURE_TERMINATION ||
 		    rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_TIMEDOUT ? ERR_TEMP :
@@ -397,7 +442,7 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 		    rv == GNUTLS_E_UNEXPECTED_PACKET ? " (the server speaks "
 		    "plaintext first: this port wants STARTTLS; set "
 		    "'tls_starttls on', or use port 465 for implicit TLS)" : "");
-	status = gnutls_session_get_verify_cert_status(c->tls);
+	status = c->vstatus;
 	if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
 		return err_set(e, ERR_PROTO, "TLS certificate refused: it is "
 		    "not valid for the name %s (set tls_host_override if the "
@@ -418,25 +463,45 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 	return -1;
 }
 
+/*
+ * What a saved session was checked against.  A session is resumed only
+ * under the same policy: one made with tls_certcheck off, another trust
+ * file or another pin was never checked the way this run would check it.
+ */
+static char *
+tls_policy(const struct tls_params *t)
+{
+	return xasprintf("outbox-tls-session 1 certcheck=%d trust=%s crl=%s "
+	    "fingerprint=%s host=%s cert=%s priorities=%s", t->certcheck,
+	    t->trust_file ? t->trust_file : "system",
+	    t->crl_file ? t->crl_file : "", t->fingerprint ? t->fingerprint :
+	    "", t->hostname, t->cert_file ? t->cert_file : "",
+	    t->priorities ? t->priorities : "");
+}
+
 /* Offer the session saved last time, if any (TLS 1.3 resumption). */
 static void
-cache_load(struct conn *c, const char *path)
+cache_load(struct conn *c, const struct tls_params *t)
 {
-	unsigned char	buf[8192];
-	gnutls_datum_t	d;
-	ssize_t		n;
-	int		fd;
+	unsigned char	 buf[8192], *nl;
+	size_t		 plen;
+	ssize_t		 n;
+	int		 fd;
 
-	c->cache_file = xstrdup(path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	c->cache_file = xstrdup(t->cache_file);
+	c->policy = tls_policy(t);
+	plen = strlen(c->policy);
+	if ((fd = open(c->cache_file, O_RDONLY | O_CLOEXEC)) == -1)
 		return;
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (n <= 0 || (size_t)n == sizeof(buf))
-		return;
-	d.data = buf;
-	d.size = (unsigned)n;
-	gnutls_session_set_data(c->tls, d.data, d.size);
+	if (n <= 0 || (size_t)n == sizeof(buf) ||
+	    (nl = memchr(buf, '\n', (size_t)n)) == NULL ||
+	    (size_t)(nl - buf) != plen || memcmp(buf, c->policy, plen) != 0)
+		goto done;
+	if ((size_t)n > plen + 1)
+		gnutls_session_set_data(c->tls, nl + 1, (size_t)n - plen - 1);
+done:
 	explicit_bzero(buf, sizeof(buf));
 }
 
@@ -452,7 +517,9 @@ cache_save(struct conn *c)
 		return;
 	tmp = xasprintf("%s.%d", c->cache_file, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd != -1 && write_all(fd, d.data, d.size) == 0 && close(fd) == 0)
+	if (fd != -1 && write_all(fd, c->policy, strlen(c->policy)) == 0 &&
+	    write_all(fd, "\n", 1) == 0 && write_all(fd, d.data, d.size) == 0 &&
+	    close(fd) == 0)
 		rename(tmp, c->cache_file);
 	else {
 		if (fd != -1)
@@ -476,7 +543,7 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 	if ((rv = gnutls_certificate_allocate_credentials(&c->cred)) < 0 ||
 	    (rv = gnutls_init(&c->tls, GNUTLS_CLIENT)) < 0)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", gnutls_strerror(rv));
-	if (load_files(c, t, e) == -1)
+	if (load_client_cert(c, t, e) == -1)
 		return -1;
 	prio = xasprintf("%s%s", t->priorities ? t->priorities :
 	    DEFAULT_PRIORITIES, PRIORITY_FLOOR);
@@ -493,11 +560,14 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 	if (!is_ip_literal(t->hostname))
 		gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, t->hostname,
 		    strlen(t->hostname));
-	if (t->certcheck && t->fingerprint == NULL)
-		gnutls_session_set_verify_cert(c->tls, t->hostname, 0);
+	if (t->certcheck && t->fingerprint == NULL) {
+		c->tp = t;
+		gnutls_session_set_ptr(c->tls, c);
+		gnutls_session_set_verify_function(c->tls, verify_peer);
+	}
 	gnutls_transport_set_int(c->tls, c->fd);
 	if (t->cache_file != NULL)
-		cache_load(c, t->cache_file);
+		cache_load(c, t);
 	if (c->timeout_ms > 0) {
 		gnutls_handshake_set_timeout(c->tls, (unsigned)c->timeout_ms);
 		gnutls_record_set_timeout(c->tls, (unsigned)c->timeout_ms);
@@ -506,6 +576,7 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 		quickack(c->fd);
 		rv = gnutls_handshake(c->tls);
 	} while (rv < 0 && gnutls_error_is_fatal(rv) == 0);
+	c->tp = NULL;
 	/* TLS 1.3 is one round trip; 1.2 two (one when resumed). */
 	c->waits += gnutls_protocol_get_version(c->tls) == GNUTLS_TLS1_3 ||
 	    gnutls_session_is_resumed(c->tls) ? 1 : 2;
@@ -815,6 +886,7 @@ conn_close(struct conn *c)
 		gnutls_certificate_free_credentials(c->cred);
 	close(c->fd);
 	free(c->cache_file);
+	free(c->policy);
 	free(c->wbuf);
 	free(c);
 }

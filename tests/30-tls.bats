@@ -155,6 +155,36 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	maildir_wait bob 3
 }
 
+@test "a session made with tls_certcheck off is not resumed once checks are on" {
+	tls_config "$WRONGNAME_PORT" "tls_certcheck off"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	[[ -s $XDG_CACHE_HOME/outbox/tls-default-localhost-$WRONGNAME_PORT ]]
+	maildir_clear bob
+	# the saved session would skip the name check: it must not be offered
+	tls_config "$WRONGNAME_PORT"
+	refused 'TLS certificate refused: it is not valid for the name localhost'
+}
+
+@test "the trust file is read only when a certificate is checked" {
+	cp "$MTA_CA" "$BATS_TEST_TMPDIR/ca.pem"
+	tls_config "$SMTPS_PORT" "tls_trust_file $BATS_TEST_TMPDIR/ca.pem"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	rm "$BATS_TEST_TMPDIR/ca.pem"
+	# resumed: the server sends no certificate, nothing to check it with
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'session resumed'
+	maildir_wait bob 2
+	# a full handshake needs the file, and says so
+	rm -r "$XDG_CACHE_HOME/outbox"
+	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	assert_equal "$status" 78
+	assert_regex "$stderr" "cannot load trusted certificates from $BATS_TEST_TMPDIR/ca.pem"
+}
+
 @test "port and mode mismatches are named with the fix" {
 	# Implicit TLS against a STARTTLS port.
 	outbox_config "$RC" "tls_starttls off" "queue off"
