@@ -410,8 +410,23 @@ def object_report(path, exe, top=5):
 
 ROWS = []
 WHATIF = []
-DEFAULT_WHATIF = ("--auth=plain; --auth=plain --queue=off; "
-                  "XDG_CACHE_HOME=@fresh")
+DEFAULT_WHATIF = ("--auth=plain; msmtp --auth=scram-sha-256; "
+                  "--auth=plain --queue=off; XDG_CACHE_HOME=@fresh")
+
+# Figures 1 to 3 compare the clients with the same SASL mechanism: `auth on`
+# makes outbox pick SCRAM-SHA-256 here (it does not send the password) and
+# msmtp PLAIN.  (suffix, outbox key, msmtp key, round trips SCRAM adds to
+# the issue's targets: "SCRAM needs its two").
+MECH_PAIRS = (("PLAIN", "outbox --auth=plain", "msmtp", 0),
+              ("SCRAM-SHA-256", "outbox", "msmtp --auth=scram-sha-256", 2))
+
+
+def pairs(res):
+    """The comparisons whose runs were measured; else the defaults."""
+    got = [p for p in MECH_PAIRS
+           if any(k[0] == p[1] for k in res) and
+           any(k[0] == p[2] for k in res)]
+    return got or [("auth on", "outbox", "msmtp", 0)]
 
 
 def row(fig, name, a, b, unit, fmt, target, ok, ratio=True):
@@ -425,13 +440,13 @@ def fmtv(v, fmt):
 
 
 def print_table(out):
-    hdr = "%-3s %-44s %11s %11s %7s  %-26s %s" % (
+    hdr = "%-3s %-56s %11s %11s %7s  %-26s %s" % (
         "fig", "figure", "outbox", "msmtp", "ratio", "target", "")
     out.write(hdr + "\n" + "-" * len(hdr) + "\n")
     for fig, name, a, b, unit, fmt, target, ok, want_ratio in ROWS:
         ratio = (a / b) if (want_ratio and a is not None and b) else None
         mark = "" if ok is None else ("ok" if ok else "MISSED")
-        out.write("%-3s %-44s %11s %11s %7s  %-26s %s\n" % (
+        out.write("%-3s %-56s %11s %11s %7s  %-26s %s\n" % (
             fig, "%s (%s)" % (name, unit) if unit else name, fmtv(a, fmt),
             fmtv(b, fmt), fmtv(ratio, "%.2f"), target, mark))
 
@@ -462,15 +477,17 @@ def fig1(q):
                 if i >= warm:
                     res[(key, acct)]["wall"].append(r.wall * 1000)
                     res[(key, acct)]["cpu"].append(r.cpu * 1000)
-    for acct, label in (("starttls", "STARTTLS"), ("smtps", "implicit TLS")):
-        a = median(res[("outbox", acct)]["wall"])
-        b = median(res[("msmtp", acct)]["wall"])
-        row("1", "wall/submission, 2 KB, %s" % label, a, b, "ms", "%.1f",
-            "<= 0.1 x msmtp", a <= 0.1 * b)
-        a = median(res[("outbox", acct)]["cpu"])
-        b = median(res[("msmtp", acct)]["cpu"])
-        row("1", "CPU user+sys/submission, %s" % label, a, b, "ms", "%.1f",
-            "(no target)", None)
+    for mech, ok_, mk, _ in pairs(res):
+        for acct, label in (("starttls", "STARTTLS"),
+                            ("smtps", "implicit TLS")):
+            a = median(res[(ok_, acct)]["wall"])
+            b = median(res[(mk, acct)]["wall"])
+            row("1", "wall/submission, %s, %s" % (label, mech), a, b, "ms",
+                "%.1f", "<= 0.1 x msmtp", a <= 0.1 * b)
+            a = median(res[(ok_, acct)]["cpu"])
+            b = median(res[(mk, acct)]["cpu"])
+            row("1", "CPU user+sys/submission, %s, %s" % (label, mech), a, b,
+                "ms", "%.1f", "(no target)", None)
     return res
 
 
@@ -495,11 +512,15 @@ def fig2(q):
                        arrival_timeout=60, what=" (fig 2 under valgrind)")
                 totals[(key, acct)].append(callgrind_total(out))
                 files[(key, acct)].append(out)
-    for acct, label in (("starttls", "STARTTLS"), ("smtps", "implicit TLS")):
-        a = median(totals[("outbox", acct)])
-        b = median(totals[("msmtp", acct)])
-        row("2", "instructions/submission, %s" % label, a / 1e6, b / 1e6,
-            "M", "%.2f", "<= 0.5 x msmtp", a <= 0.5 * b)
+    for mech, ok_, mk, _ in pairs(totals):
+        for acct, label in (("starttls", "STARTTLS"),
+                            ("smtps", "implicit TLS")):
+            if not totals.get((ok_, acct)) or not totals.get((mk, acct)):
+                continue            # quick mode: what-ifs on STARTTLS only
+            a = median(totals[(ok_, acct)])
+            b = median(totals[(mk, acct)])
+            row("2", "instructions/submission, %s, %s" % (label, mech),
+                a / 1e6, b / 1e6, "M", "%.2f", "<= 0.5 x msmtp", a <= 0.5 * b)
 
     def pick(key):
         fs = files[key]
@@ -559,17 +580,20 @@ def fig3(q, delay_ms):
         for p in proxies.values():
             p.stop()
     rtt = 2 * delay_ms
-    for acct, label, tw in (("starttls", "STARTTLS", 8),
-                            ("smtps", "implicit TLS", 6)):
-        a = median(res[("outbox", acct)]["waits"])
-        b = median(res[("msmtp", acct)]["waits"])
-        row("3", "round trips/submission, %s" % label, a, b, "", "%.0f",
-            "outbox <= %d" % tw, a <= tw)
-        a2 = median(res[("outbox", acct)]["wall"])
-        b2 = median(res[("msmtp", acct)]["wall"])
-        lim = 0.8 * b * rtt
-        row("3", "wall via proxy RTT %g ms, %s" % (rtt, label), a2, b2, "ms",
-            "%.0f", "<= 0.8x%.0fx%g = %.0f ms" % (b, rtt, lim), a2 <= lim)
+    for mech, ok_, mk, more in pairs(res):
+        for acct, label, tw in (("starttls", "STARTTLS", 8),
+                                ("smtps", "implicit TLS", 6)):
+            a = median(res[(ok_, acct)]["waits"])
+            b = median(res[(mk, acct)]["waits"])
+            row("3", "round trips/submission, %s, %s" % (label, mech), a, b,
+                "", "%.0f", "outbox <= %d%s" % (tw + more, " (%d+%d)" % (
+                    tw, more) if more else ""), a <= tw + more)
+            a2 = median(res[(ok_, acct)]["wall"])
+            b2 = median(res[(mk, acct)]["wall"])
+            lim = 0.8 * b * rtt
+            row("3", "wall via proxy RTT %g ms, %s, %s" % (rtt, label, mech),
+                a2, b2, "ms", "%.0f", "<= 0.8x%.0fx%g = %.0f ms" % (
+                    b, rtt, lim), a2 <= lim)
     return res, traces
 
 
@@ -932,6 +956,11 @@ def main():
     WHATIF = []
     for opts in filter(None, (w.strip() for w in a.whatif.split(";"))):
         extra = opts.split()
+        if extra[0] == "msmtp":
+            # msmtp variants: msmtp --pretend would also accept a bad one,
+            # so a typo shows as a failed submission.
+            WHATIF.append((opts, "msmtp", extra[1:]))
+            continue
         args, env = split_env(extra)
         # Only options this outbox knows: -P shows the account, sends nothing.
         r = spawn([CLIENTS["outbox"], "-C", CFG, "-a", "starttls"] + args +
