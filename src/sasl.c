@@ -25,8 +25,7 @@ struct gsasl_lib {
 	int	 (*client_start)(Gsasl *, const char *, Gsasl_session **);
 	void	 (*finish)(Gsasl_session *);
 	void	 (*callback_set)(Gsasl *, Gsasl_callback_function);
-	void	 (*hook_set)(Gsasl_session *, void *);
-	void	*(*hook_get)(Gsasl_session *);
+	void	 (*session_hook_set)(Gsasl_session *, void *);
 	int	 (*property_set)(Gsasl_session *, Gsasl_property, const char *);
 	const char *(*property_fast)(Gsasl_session *, Gsasl_property);
 	const char *(*mechanism_name)(Gsasl_session *);
@@ -43,9 +42,7 @@ static const struct {
 } gsasl_syms[] = {
 #define SYM(f)	{ "gsasl_" #f, offsetof(struct gsasl_lib, f) }
 	SYM(init), SYM(done), SYM(client_start), SYM(finish),
-	SYM(callback_set), { "gsasl_session_hook_set",
-	offsetof(struct gsasl_lib, hook_set) }, { "gsasl_session_hook_get",
-	offsetof(struct gsasl_lib, hook_get) }, SYM(property_set),
+	SYM(callback_set), SYM(session_hook_set), SYM(property_set),
 	SYM(property_fast), SYM(mechanism_name), SYM(saslprep), SYM(step64),
 	SYM(strerror), SYM(check_version),
 #undef SYM
@@ -82,7 +79,8 @@ struct sasl {
 	int		 sent;
 	char		*user;
 	char		*token;
-	unsigned long	 iter;		/* SCRAM count refused as too high */
+	unsigned long	 iter;		/* SCRAM count refused; ULONG_MAX:
+					   not a count at all */
 };
 
 /* SCRAM: more PBKDF2 rounds than this is a server wasting our time. */
@@ -202,7 +200,7 @@ sasl_initial_response(const char *mech)
 /*
  * SCRAM's SaltedPassword := PBKDF2(SASLprep(password), salt, i).  gsasl asks
  * for it through its callback before it would compute it with its own
- * generic SHA code; GnuTLS's PBKDF2 is some twenty times cheaper.  A
+ * generic SHA code; GnuTLS's uses the CPU's SHA instructions.  A
  * refused count also clears the password, so that gsasl cannot go on
  * without us.
  */
@@ -300,7 +298,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 		return -1;
 	}
 	s->gs.callback_set(s->ctx, callback);
-	s->gs.hook_set(s->sess, s);
+	s->gs.session_hook_set(s->sess, s);
 	if (c->user != NULL)
 		s->gs.property_set(s->sess, GSASL_AUTHID, c->user);
 	if (c->password != NULL)
