@@ -413,36 +413,50 @@ queue_drop(struct queue *q, const char *id, struct err *e)
 	return rv;
 }
 
-void
-queue_clean_tmp(struct queue *q)
+/*
+ * Remove what a killed writer left in a folder: files over an hour old that
+ * end in suffix ("" for any) and that nobody holds a lock on (a spool
+ * being written is locked by its writer).
+ */
+static void
+sweep(int pfd, const char *sub, const char *suffix)
 {
 	struct dirent	*d;
 	struct stat	 st;
 	DIR		*dir;
-	char		 name[300];
-	int		 fd, tfd;
+	size_t		 n, sl = strlen(suffix);
+	int		 fd, dfd;
 
-	if ((tfd = openat(q->dfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((dfd = openat(pfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
-	if ((dir = fdopendir(tfd)) == NULL) {
-		close(tfd);
+	if ((dir = fdopendir(dfd)) == NULL) {
+		close(dfd);
 		return;
 	}
 	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] == '.')
+		n = strlen(d->d_name);
+		if (d->d_name[0] == '.' || n < sl ||
+		    strcmp(d->d_name + n - sl, suffix) != 0)
 			continue;
-		snprintf(name, sizeof(name), "%s", d->d_name);
-		fd = openat(tfd, name, O_RDONLY | O_CLOEXEC);
-		if (fd == -1)
+		if ((fd = openat(dfd, d->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW)) == -1)
 			continue;
-		/* A spool still being written is locked by its writer. */
-		if (fstat(fd, &st) == 0 && st.st_mtime < time(NULL) - 3600 &&
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_mtime < time(NULL) - 3600 &&
 		    flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(tfd, name, 0);
+			unlinkat(dfd, d->d_name, 0);
 		close(fd);
 	}
 	closedir(dir);
+}
+
+void
+queue_clean_tmp(struct queue *q)
+{
+	sweep(q->dfd, "tmp", "");
+	/* An ID.env.tmp whose rename never came: the old ID.env stands. */
+	sweep(q->dfd, ".", ".env.tmp");
+	sweep(q->dfd, "failed", ".env.tmp");
 }
 
 void

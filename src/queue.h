@@ -66,7 +66,10 @@ int	 queue_find(struct queue *, const char *id, struct qentry *,
 	    struct err *);
 /* Remove by hand (--drop), from the queue or failed/. */
 int	 queue_drop(struct queue *, const char *id, struct err *);
-/* Remove leftovers of spools killed mid-way (tmp/, over an hour old). */
+/*
+ * Remove what writers killed mid-way left, over an hour old: spools in
+ * tmp/ and ID.env.tmp files.
+ */
 void	 queue_clean_tmp(struct queue *);
 void	 qentry_clear(struct qentry *);
 void	 qentry_free_list(struct qentry *, size_t);

@@ -226,6 +226,32 @@ fault_config() {
 	assert_output 'Mail queue is empty'
 }
 
+@test "what a killed writer left is removed by the next flush, once an hour old" {
+	down_config
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_equal "$(entries)" 1
+	id=$(basename "$(ls "$QDIR"/*.env)" .env)
+	# a spool and envelope rewrites that never got renamed into place
+	echo half >"$QDIR/tmp/old.msg"
+	cp "$QDIR/$id.env" "$QDIR/crashed.env.tmp"
+	echo half >"$QDIR/failed/gone.env.tmp"
+	touch -d '2 hours ago' "$QDIR/tmp/old.msg" "$QDIR/crashed.env.tmp" "$QDIR/failed/gone.env.tmp"
+	echo half >"$QDIR/fresh.env.tmp"
+	run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75	# the server is still down
+	assert_output --partial "$id: deferred"
+	assert [ ! -e "$QDIR/tmp/old.msg" ]
+	assert [ ! -e "$QDIR/crashed.env.tmp" ]
+	assert [ ! -e "$QDIR/failed/gone.env.tmp" ]
+	assert [ -e "$QDIR/fresh.env.tmp" ]
+	# the entry itself is untouched
+	assert [ -e "$QDIR/$id.env" ]
+	assert [ -e "$QDIR/$id.msg" ]
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --partial "$id"
+}
+
 @test "SIGKILL at every step of a session: never lost, never torn" {
 	# Kill outbox after N ms, for growing N, against the real server.  Once
 	# it has connected, the message must be delivered or queued (it is made
