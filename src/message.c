@@ -327,13 +327,14 @@ input_line(struct spooler *s, struct err *e)
 }
 
 static int
-add_byte(struct spooler *s, char c, struct err *e)
+add_bytes(struct spooler *s, const char *p, size_t n, struct err *e)
 {
-	if (s->linelen == MAXLINE)
+	if (n > MAXLINE - s->linelen)
 		return err_set(e, ERR_DATA, "line %d of the message is longer "
 		    "than %d bytes (RFC 5322); encode it, e.g. as "
 		    "quoted-printable", s->lineno + 1, MAXLINE);
-	s->line[s->linelen++] = c;
+	memcpy(s->line + s->linelen, p, n);
+	s->linelen += n;
 	return 0;
 }
 
@@ -342,7 +343,7 @@ static int
 read_input(int fd, struct spooler *s, struct err *e)
 {
 	char	 buf[IOBUF];
-	ssize_t	 n, i;
+	ssize_t	 n, i, j;
 	int	 cr = 0, rv;
 
 	for (;;) {
@@ -353,20 +354,23 @@ read_input(int fd, struct spooler *s, struct err *e)
 			return err_sys(e, ERR_IO, "cannot read the message");
 		if (n == 0)
 			break;
-		for (i = 0; i < n; i++) {
-			char c = buf[i];
-
-			if (cr && c == '\n') {
+		for (i = 0; i < n; i = j) {
+			if (cr && buf[i] == '\n') {
 				cr = 0;
+				j = i + 1;
 				continue;
 			}
 			cr = 0;
-			if (c == '\r' || c == '\n') {
-				cr = c == '\r';
-				if ((rv = input_line(s, e)) != 0)
-					return rv == 1 ? 0 : -1;
-			} else if (add_byte(s, c, e) == -1)
+			/* The run up to the next line end goes in one copy. */
+			for (j = i; j < n && buf[j] != '\r' && buf[j] != '\n'; j++)
+				;
+			if (add_bytes(s, buf + i, (size_t)(j - i), e) == -1)
 				return -1;
+			if (j == n)
+				break;
+			cr = buf[j++] == '\r';
+			if ((rv = input_line(s, e)) != 0)
+				return rv == 1 ? 0 : -1;
 		}
 	}
 	if (s->linelen > 0 && (rv = input_line(s, e)) != 0)
