@@ -245,6 +245,18 @@ sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
 	maildir_wait bob 2
 }
 
+@test "round trips with auth on (SCRAM-SHA-256 here): 10 and 8, SCRAM's three exchanges more" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org < <(printf 'Subject: rt\n\nx\n')
+	assert_success
+	assert_regex "$stderr" '--> AUTH SCRAM-SHA-256 \[hidden\]'
+	assert_regex "$stderr" $'--- 10 round trips waited for\n'
+	outbox_config "$RC" "port $SMTPS_PORT" "tls_starttls off"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org < <(printf 'Subject: rt\n\nx\n')
+	assert_success
+	assert_regex "$stderr" $'--- 8 round trips waited for\n'
+	maildir_wait bob 2
+}
+
 @test "an msmtp user's ~/.msmtprc is used as it is, with no -C" {
 	export HOME=$BATS_TEST_TMPDIR/home XDG_CONFIG_HOME=
 	mkdir -p "$HOME"
