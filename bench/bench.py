@@ -668,10 +668,11 @@ def fig5(q, delay_ms):
         msgs.append(p)
     res = collections.defaultdict(list)
 
-    def series(c, cfg, acct):
+    def series(c, extra, cfg, acct):
         t0 = time.perf_counter()
         for k, p in enumerate(msgs):
-            r = spawn([CLIENTS[c], "-C", cfg, "-a", acct, "-i", RCPT], p)
+            r = spawn([CLIENTS[c], "-C", cfg, "-a", acct] + extra +
+                      ["-i", RCPT], p)
             if r.rc != 0:
                 raise BenchError("%s failed on message %d of the series "
                                  "(exit %d):\n%s\nPostfix log:\n%s" % (
@@ -681,29 +682,39 @@ def fig5(q, delay_ms):
         wait_arrival(20, "f5", timeout=60)
         return t
 
-    log("fig 5: series of 20, %d time(s) per client on loopback" % n)
+    # The mechanism pairs of figures 1-3 (else the two defaults).
+    known = {key: (c, extra) for key, c, extra in runners()}
+    prs = [p for p in MECH_PAIRS if p[1] in known and p[2] in known] or \
+        [("auth on", "outbox", "msmtp", 0)]
+    keys = []
+    for _, ok_, mk, _ in prs:
+        keys += [ok_, mk]
+    log("fig 5: series of 20, %d time(s) per variant on loopback" % n)
     for i in range(n):
-        order = CLIENT_NAMES if i % 2 == 0 else CLIENT_NAMES[::-1]
-        for c in order:
-            res[(c, "loopback")].append(series(c, CFG, "starttls") * 1000)
-    a = median(res[("outbox", "loopback")])
-    b = median(res[("msmtp", "loopback")])
-    row("5", "series of 20, loopback, STARTTLS", a, b, "ms", "%.0f",
-        "(none given)", None)
+        for key in (keys if i % 2 == 0 else keys[::-1]):
+            c, extra = known[key]
+            res[(key, "loopback")].append(
+                series(c, extra, CFG, "starttls") * 1000)
+    for mech, ok_, mk, _ in prs:
+        row("5", "series of 20, loopback, STARTTLS, %s" % mech,
+            median(res[(ok_, "loopback")]), median(res[(mk, "loopback")]),
+            "ms", "%.0f", "(none given)", None)
     if not q:
         log("fig 5: series of 20 through rtproxy (D=%g ms)" % delay_ms)
         px = RtProxy("series", int(ENVF["SUBMISSION_PORT"]), delay_ms)
         try:
             cfg = os.path.join(WORK, "series.conf")
             write_config(cfg, {"px": (px.port, True)})
-            for c in CLIENT_NAMES:
-                res[(c, "proxy")].append(series(c, cfg, "px") * 1000)
+            for key in keys:
+                c, extra = known[key]
+                res[(key, "proxy")].append(series(c, extra, cfg, "px") * 1000)
         finally:
             px.stop()
-        a = median(res[("outbox", "proxy")])
-        b = median(res[("msmtp", "proxy")])
-        row("5", "series of 20, RTT %g ms, STARTTLS" % (2 * delay_ms), a, b,
-            "ms", "%.0f", "(none given)", None)
+        for mech, ok_, mk, _ in prs:
+            row("5", "series of 20, RTT %g ms, STARTTLS, %s" % (
+                2 * delay_ms, mech), median(res[(ok_, "proxy")]),
+                median(res[(mk, "proxy")]), "ms", "%.0f", "(none given)",
+                None)
     for p in msgs:
         os.unlink(p)
     return res
