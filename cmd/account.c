@@ -227,12 +227,18 @@ print_differences(const struct account *a, FILE *out)
 	int		 tls_diff = tls_default && acct_on(a, CF_TLS);
 	int		 port_diff = a->org[CF_PORT].file == ORIGIN_DEFAULT.file &&
 	    strcmp(acct_str(a, CF_PORT), msmtp_port) != 0;
+	/* msmtp: STARTTLS unless told otherwise, port 465 too. */
+	int		 starttls_diff = a->org[CF_TLS_STARTTLS].file ==
+	    ORIGIN_DEFAULT.file && !acct_on(a, CF_TLS_STARTTLS);
 
-	if (!tls_diff && !port_diff)
+	if (!tls_diff && !port_diff && !starttls_diff)
 		return;
 	fprintf(out, "\nValues where outbox's default differs from msmtp's:\n");
 	if (tls_diff)
 		fprintf(out, "    tls = on (msmtp: off)\n");
+	if (starttls_diff)
+		fprintf(out, "    tls_starttls = off, as port %s wants (msmtp: "
+		    "on)\n", acct_str(a, CF_PORT));
 	if (port_diff)
 		fprintf(out, "    port = %s (msmtp: %s)\n", acct_str(a, CF_PORT),
 		    msmtp_port);

@@ -936,14 +936,20 @@ int
 account_resolve(struct account *a, struct err *e)
 {
 	const char	*host = a->val[CF_HOST];
-	int		 tls;
+	int		 tls, smtps;
 
 	if (host == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: no host given (add "
 		    "a line such as 'host smtp.example.org')", a->name);
-	/* RFC 8314: TLS unless asked not to; loopback relays may be plain. */
-	set_default(a, CF_TLS, host_is_loopback(host) ? "off" : "on");
-	set_default(a, CF_TLS_STARTTLS, "on");
+	/*
+	 * RFC 8314: TLS unless asked not to; loopback relays may be plain.
+	 * Port 465 is implicit TLS, loopback or not: STARTTLS or plaintext
+	 * there would wait out the greeting timeout.
+	 */
+	smtps = a->val[CF_PORT] != NULL && (strcmp(a->val[CF_PORT], "465") == 0 ||
+	    strcmp(a->val[CF_PORT], "smtps") == 0);
+	set_default(a, CF_TLS, host_is_loopback(host) && !smtps ? "off" : "on");
+	set_default(a, CF_TLS_STARTTLS, smtps ? "off" : "on");
 	tls = acct_on(a, CF_TLS);
 	set_default(a, CF_PORT, !tls ? "25" :
 	    acct_on(a, CF_TLS_STARTTLS) ? "587" : "465");

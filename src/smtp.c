@@ -458,8 +458,9 @@ session_open(struct smtp_session *s, struct err *e)
 		if (!(p->tls && !p->starttls) && e->cls == ERR_TEMP &&
 		    strstr(e->msg, "timed out") != NULL)
 			err_prefix(e, "no greeting (%s implicit TLS? then set "
-			    "'tls_starttls off')", p->port == 465 ?
-			    "port 465 expects" : "does this port expect");
+			    "%s'tls_starttls off')", p->port == 465 ?
+			    "port 465 expects" : "does this port expect",
+			    p->tls ? "" : "'tls on' and ");
 		return -1;
 	}
 	if (r.code != 220)

@@ -3,6 +3,7 @@
 # and a refusal means nothing was sent.
 
 load 'lib/testbed'
+load 'lib/faultsmtp'
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -11,6 +12,10 @@ setup_file() {
 
 teardown_file() {
 	mta_teardown_file
+}
+
+teardown() {
+	fault_stop
 }
 
 setup() {
@@ -183,6 +188,32 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
 	assert_equal "$status" 78
 	assert_regex "$stderr" "cannot load trusted certificates from $BATS_TEST_TMPDIR/ca.pem"
+}
+
+@test "port 465 alone means implicit TLS; tls_starttls on still wins" {
+	fault_make_cert
+	fault_start - --implicit-tls --listen-port 465 --cert "$FAULT_CERT" --key "$FAULT_KEY" <<-'EOF'
+		send 220 tls from the start
+		ehlo
+		mail_ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 2.0.0 queued
+		expect QUIT
+		send 221 bye
+	EOF
+	printf 'account default\nhost 127.0.0.1\nport 465\nauth off\ntls_certcheck off\nfrom a@example.org\ntimeout 5\nqueue off\n' >"$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp '^    tls += on  \(default\)$'
+	assert_line --regexp '^    tls_starttls += off  \(default\)$'
+	assert_line '    tls_starttls = off, as port 465 wants (msmtp: on)'
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	echo 'tls_starttls on' >>"$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_line --regexp "^    tls_starttls += on  \($RC:9\)$"
 }
 
 @test "port and mode mismatches are named with the fix" {

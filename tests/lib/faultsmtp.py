@@ -4,7 +4,7 @@
 Usage: faultsmtp.py --script FILE --port-file PF --log FILE [--cert PEM --key PEM]
                     [--implicit-tls] [--connections N] [--max-seconds S]
                     [--tls-max 1.2|1.3] [--cb-corrupt] [--scram-final ok|wrong|skip]
-                    [--scram-iter N]
+                    [--scram-iter N] [--listen-port N]
 
 Binds 127.0.0.1 on a free port, writes the port to PF (atomically), then serves
 N connections one after another, running the whole script for each.  Every
@@ -69,6 +69,8 @@ client to abort ("*"; the step passes without replying to it, so the script
 goes on, e.g. with wait_close); --scram-final skip sends 235 at once instead of
 v=, as an impostor that does not know the password would (the step passes).
 --scram-iter N is the iteration count auth_scram asks for (default 4096).
+--listen-port N listens on that port instead of a free one the kernel picks
+(e.g. 465, to test what a port number implies).
 """
 import argparse
 import base64
@@ -690,6 +692,7 @@ def main():
     ap.add_argument("--cb-corrupt", action="store_true")
     ap.add_argument("--scram-final", choices=("ok", "wrong", "skip"), default="ok")
     ap.add_argument("--scram-iter", type=int, default=SCRAM_ITER)
+    ap.add_argument("--listen-port", type=int, default=0)
     args = ap.parse_args()
     try:
         steps = parse_script(args.script)
@@ -711,7 +714,7 @@ def main():
     watchdog.start()
 
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lsock.bind(("127.0.0.1", 0))
+    lsock.bind(("127.0.0.1", args.listen_port))
     lsock.listen(8)
     tmp = f"{args.port_file}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
