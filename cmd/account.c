@@ -229,7 +229,8 @@ print_differences(const struct account *a, FILE *out)
 	    strcmp(acct_str(a, CF_PORT), msmtp_port) != 0;
 	/* msmtp: STARTTLS unless told otherwise, port 465 too. */
 	int		 starttls_diff = a->org[CF_TLS_STARTTLS].file ==
-	    ORIGIN_DEFAULT.file && !acct_on(a, CF_TLS_STARTTLS);
+	    ORIGIN_DEFAULT.file && acct_on(a, CF_TLS) &&
+	    !acct_on(a, CF_TLS_STARTTLS);
 
 	if (!tls_diff && !port_diff && !starttls_diff)
 		return;
