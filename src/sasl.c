@@ -384,8 +384,12 @@ sasl_end(struct sasl *s)
 	free(s->user);
 	secret_free(s->token);
 	if (s->sess != NULL) {
-		/* Do not leave the password in gsasl's memory. */
+		/*
+		 * Do not leave the password in gsasl's memory, nor SCRAM's
+		 * salted form of it, which logs in as well.
+		 */
 		s->gs.property_set(s->sess, GSASL_PASSWORD, NULL);
+		s->gs.property_set(s->sess, GSASL_SCRAM_SALTED_PASSWORD, NULL);
 		s->gs.finish(s->sess);
 	}
 	if (s->ctx != NULL)

@@ -193,3 +193,19 @@ config_without_password() {
 	assert grep -q 'RCPT TO:<bob@example.org>: 5' "$ld"
 	refute grep -qE 'libgsasl|libsecret' "$ld"
 }
+
+@test "a libgsasl that cannot serve: 70, says which function, --version too" {
+	local lib=$BATS_TEST_TMPDIR/lib
+	mkdir -p "$lib"
+	echo 'int not_gsasl;' >"$lib/fake.c"
+	cc -shared -fPIC -o "$lib/libgsasl.so.18" "$lib/fake.c"
+	outbox_config "$RC" "queue off"
+	run --separate-stderr env LD_LIBRARY_PATH="$lib" "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 70
+	assert_regex "$stderr" "^outbox: account default: localhost:$SUBMISSION_PORT: .*libgsasl lacks gsasl_init"
+	run env LD_LIBRARY_PATH="$lib" "$OUTBOX" --version
+	assert_success
+	assert_line 'SASL: GNU SASL (libgsasl lacks gsasl_init) (loaded when a server asks for AUTH)'
+	sleep 0.3
+	assert_equal "$(maildir_count bob)" 0
+}
