@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,30 @@
 
 #include "queue.h"
 #include "util.h"
+
+char *
+queue_dir(void)
+{
+	const char	*state = getenv("XDG_STATE_HOME"), *home;
+	struct passwd	*pw;
+
+	if (state != NULL && *state == '/')
+		return xasprintf("%s/outbox/queue", state);
+	home = getenv("HOME");
+	if (home == NULL || *home == '\0') {
+		pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return xasprintf("%s/.local/state/outbox/queue", home);
+}
+
+long long
+queue_now(void)
+{
+	const char	*fake = getenv("OUTBOX_NOW");
+
+	return fake != NULL && *fake ? atoll(fake) : (long long)time(NULL);
+}
 
 static int
 mkdir_p(const char *path, struct err *e)
@@ -31,6 +56,27 @@ mkdir_p(const char *path, struct err *e)
 		rv = err_sys(e, ERR_TEMP, "cannot create %s", p);
 	free(p);
 	return rv;
+}
+
+/* Messages are private: a queue others can read or write is refused. */
+static int
+check_private(struct queue *q, struct err *e)
+{
+	struct stat	st;
+
+	if (fstat(q->dfd, &st) == -1) {
+		err_sys(e, ERR_TEMP, "cannot open the queue %s", q->dir);
+		queue_close(q);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		err_set(e, ERR_CONFIG, "the queue %s must belong to you and be "
+		    "private (mode 0700, now %04o); fix it with: chmod 700 %s",
+		    q->dir, (unsigned)(st.st_mode & 07777), q->dir);
+		queue_close(q);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -62,7 +108,7 @@ queue_open(struct queue *q, const char *dir, struct err *e)
 		queue_close(q);
 		return -1;
 	}
-	return 0;
+	return check_private(q, e);
 }
 
 void
@@ -105,6 +151,7 @@ queue_spool(struct queue *q, struct qentry *qe, struct err *e)
 		return err_sys(e, ERR_TEMP, "cannot create a file in the queue "
 		    "%s", q->dir);
 	flock(qe->fd, LOCK_EX);
+	crash_point("spooled");
 	return 0;
 }
 
@@ -128,19 +175,33 @@ env_line(struct buf *b, const char *k, const char *v)
 	buf_addf(b, "%s: %s\n", k, clean);
 }
 
+/*
+ * Version 2: each "rcpt: ADDR" line may be followed by "status: STATE
+ * CODE TEXT" once the recipient has been tried.  Version 1 had only the
+ * recipients still to deliver, which read as "todo".
+ */
 static void
 env_format(const struct qentry *qe, struct buf *b)
 {
-	size_t	i;
+	const struct envelope	*env = &qe->env;
+	size_t			 i;
 
-	buf_adds(b, "version: 1\n");
+	buf_adds(b, "version: 2\n");
 	env_line(b, "account", qe->account);
-	buf_addf(b, "sender: %s\n", qe->sender ? qe->sender : "");
-	for (i = 0; i < qe->rcpts.n; i++)
-		env_line(b, "rcpt", qe->rcpts.v[i]);
-	env_line(b, "envid", qe->envid);
-	env_line(b, "notify", qe->notify);
-	env_line(b, "ret", qe->ret);
+	buf_addf(b, "sender: %s\n", env->sender ? env->sender : "");
+	for (i = 0; i < env->nrcpt; i++) {
+		const struct rcpt *r = &env->rcpt[i];
+
+		env_line(b, "rcpt", r->addr);
+		if (r->state != RCPT_TODO || r->code != 0)
+			buf_addf(b, "status: %s %d %s\n",
+			    rcpt_state_name(r->state), r->code, r->text);
+	}
+	env_line(b, "envid", env->envid);
+	env_line(b, "notify", env->notify);
+	env_line(b, "ret", env->ret);
+	if (env->all_or_nothing)
+		buf_adds(b, "all_or_nothing: 1\n");
 	env_line(b, "msgid", qe->msgid);
 	buf_addf(b, "queued: %lld\nnext: %lld\nattempts: %d\n8bit: %d\n"
 	    "size: %lld\n", qe->queued, qe->next, qe->attempts, qe->eightbit,
@@ -165,6 +226,7 @@ write_env(struct queue *q, int dfd, const struct qentry *qe, struct err *e)
 		    q->dir);
 	if (fd != -1)
 		close(fd);
+	crash_point("env-written");
 	if (rv == 0 && renameat(dfd, tmp, dfd, name) == -1)
 		rv = err_sys(e, ERR_TEMP, "cannot write to the queue %s",
 		    q->dir);
@@ -172,6 +234,7 @@ write_env(struct queue *q, int dfd, const struct qentry *qe, struct err *e)
 		rv = err_sys(e, ERR_TEMP, "cannot sync the queue %s", q->dir);
 	if (rv == -1)
 		unlinkat(dfd, tmp, 0);
+	crash_point("env-renamed");
 	buf_free(&b);
 	return rv;
 }
@@ -188,6 +251,7 @@ queue_commit(struct queue *q, struct qentry *qe, struct err *e)
 	if (renameat(q->dfd, tmp, q->dfd, name) == -1)
 		return err_sys(e, ERR_TEMP, "cannot write to the queue %s",
 		    q->dir);
+	crash_point("msg-renamed");
 	return write_env(q, q->dfd, qe, e);
 }
 
@@ -208,6 +272,7 @@ queue_remove(struct queue *q, struct qentry *qe, struct err *e)
 	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
 		return err_sys(e, ERR_IO, "cannot remove %s from the queue",
 		    qe->id);
+	crash_point("env-removed");
 	snprintf(name, sizeof(name), "%s.msg", qe->id);
 	unlinkat(dfd, name, 0);
 	fsync(dfd);
@@ -222,6 +287,7 @@ queue_fail(struct queue *q, struct qentry *qe, struct err *e)
 	snprintf(name, sizeof(name), "%s.msg", qe->id);
 	if (renameat(q->dfd, name, q->ffd, name) == -1)
 		return err_sys(e, ERR_IO, "cannot move %s to failed/", qe->id);
+	crash_point("msg-failed");
 	qe->failed = 1;
 	if (write_env(q, q->ffd, qe, e) == -1)
 		return -1;
@@ -231,25 +297,52 @@ queue_fail(struct queue *q, struct qentry *qe, struct err *e)
 	return 0;
 }
 
+/* "STATE CODE TEXT" for the last recipient read. */
+static void
+env_status(struct envelope *env, const char *v)
+{
+	struct rcpt	*r;
+	char		 name[16], *end;
+	int		 st;
+	long		 code;
+
+	if (env->nrcpt == 0 || sscanf(v, "%15s", name) != 1 ||
+	    (st = rcpt_state_parse(name)) == -1)
+		return;
+	r = &env->rcpt[env->nrcpt - 1];
+	v += strlen(name);
+	code = strtol(v, &end, 10);
+	r->state = (enum rcpt_state)st;
+	r->code = code >= 0 && code < 1000 ? (int)code : 0;
+	rcpt_set_reply(r, r->code, *end == ' ' ? end + 1 : end);
+}
+
 static void
 env_set(struct qentry *qe, const char *k, const char *v)
 {
-	char	**field = NULL;
+	struct envelope	*env = &qe->env;
+	char		**field = NULL;
 
 	if (strcmp(k, "rcpt") == 0) {
-		addrlist_add(&qe->rcpts, v);
+		env_add_rcpt(env, v);
+		return;
+	}
+	if (strcmp(k, "status") == 0) {
+		env_status(env, v);
 		return;
 	}
 	if (strcmp(k, "account") == 0)
 		field = &qe->account;
 	else if (strcmp(k, "sender") == 0)
-		field = &qe->sender;
+		field = &env->sender;
 	else if (strcmp(k, "envid") == 0)
-		field = &qe->envid;
+		field = &env->envid;
 	else if (strcmp(k, "notify") == 0)
-		field = &qe->notify;
+		field = &env->notify;
 	else if (strcmp(k, "ret") == 0)
-		field = &qe->ret;
+		field = &env->ret;
+	else if (strcmp(k, "all_or_nothing") == 0)
+		env->all_or_nothing = atoi(v);
 	else if (strcmp(k, "msgid") == 0)
 		field = &qe->msgid;
 	else if (strcmp(k, "error") == 0)
@@ -301,8 +394,33 @@ read_env(int dfd, const char *id, struct qentry *qe)
 	}
 	free(line);
 	fclose(fp);
-	return qe->account != NULL && qe->sender != NULL && qe->rcpts.n > 0 ?
-	    0 : -1;
+	return qe->account != NULL && qe->env.sender != NULL &&
+	    qe->env.nrcpt > 0 ? 0 : -1;
+}
+
+/*
+ * A move to failed/ that a crash cut short: the message is there, its
+ * envelope still here.  Finish the move, so that nothing is stuck.
+ * Returns 1 if the entry was moved.
+ */
+static int
+finish_fail(struct queue *q, struct qentry *qe)
+{
+	char		name[96];
+	struct stat	st;
+	struct err	e;
+
+	snprintf(name, sizeof(name), "%s.msg", qe->id);
+	if (fstatat(q->dfd, name, &st, 0) == 0 ||
+	    fstatat(q->ffd, name, &st, 0) == -1)
+		return 0;
+	qe->failed = 1;
+	if (write_env(q, q->ffd, qe, &e) == -1)
+		return 0;
+	snprintf(name, sizeof(name), "%s.env", qe->id);
+	unlinkat(q->dfd, name, 0);
+	fsync(q->dfd);
+	return 1;
 }
 
 static int
@@ -349,6 +467,10 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 			continue;
 		}
 		v[*n].failed = failed;
+		if (!failed && finish_fail(q, &v[*n])) {
+			qentry_clear(&v[*n]);
+			continue;
+		}
 		(*n)++;
 	}
 	closedir(dir);
@@ -361,9 +483,10 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 int
 queue_lock(struct queue *q, struct qentry *qe)
 {
-	char		name[96];
-	struct stat	st;
+	char		name[96], id[64];
+	int		fd;
 
+	snprintf(id, sizeof(id), "%s", qe->id);
 	snprintf(name, sizeof(name), "%s.msg", qe->id);
 	qe->fd = openat(q->dfd, name, O_RDONLY | O_CLOEXEC);
 	if (qe->fd == -1)
@@ -373,14 +496,38 @@ queue_lock(struct queue *q, struct qentry *qe)
 		qe->fd = -1;
 		return 1;
 	}
-	/* Sent and removed while we waited for the lock? */
-	snprintf(name, sizeof(name), "%s.env", qe->id);
-	if (fstatat(q->dfd, name, &st, 0) == -1) {
-		close(qe->fd);
-		qe->fd = -1;
+	/*
+	 * What was listed may be stale: another outbox may have sent the
+	 * entry, or some of its recipients, before we held the lock.  What
+	 * is on disk now is what counts.
+	 */
+	fd = qe->fd;
+	qe->fd = -1;
+	qentry_clear(qe);
+	if (read_env(q->dfd, id, qe) == -1) {
+		qentry_clear(qe);
+		close(fd);
 		return 1;
 	}
+	qe->fd = fd;
 	return 0;
+}
+
+int
+queue_due(struct queue *q, const char *acct, const char *skip, long long now)
+{
+	struct qentry	*v;
+	struct err	 e;
+	size_t		 n, i;
+	int		 due = 0;
+
+	if (queue_list(q, 0, &v, &n, &e) == -1)
+		return 0;
+	for (i = 0; i < n && !due; i++)
+		due = strcmp(v[i].account, acct) == 0 &&
+		    strcmp(v[i].id, skip) != 0 && v[i].next <= now;
+	qentry_free_list(v, n);
+	return due;
 }
 
 int
@@ -413,6 +560,17 @@ queue_drop(struct queue *q, const char *id, struct err *e)
 	return rv;
 }
 
+/* Does NAME.msg (len bytes) have its NAME.env beside it? */
+static int
+has_env(int dfd, const char *name, size_t len)
+{
+	char		env[96];
+	struct stat	st;
+
+	snprintf(env, sizeof(env), "%.*s.env", (int)(len - 4), name);
+	return fstatat(dfd, env, &st, 0) == 0;
+}
+
 /*
  * Remove what a killed writer left in a folder: files over an hour old that
  * end in suffix ("" for any) and that nobody holds a lock on (a spool
@@ -438,6 +596,8 @@ sweep(int pfd, const char *sub, const char *suffix)
 		if (d->d_name[0] == '.' || n < sl ||
 		    strcmp(d->d_name + n - sl, suffix) != 0)
 			continue;
+		if (strcmp(suffix, ".msg") == 0 && has_env(dfd, d->d_name, n))
+			continue;
 		if ((fd = openat(dfd, d->d_name, O_RDONLY | O_CLOEXEC |
 		    O_NOFOLLOW)) == -1)
 			continue;
@@ -457,23 +617,20 @@ queue_clean_tmp(struct queue *q)
 	/* An ID.env.tmp whose rename never came: the old ID.env stands. */
 	sweep(q->dfd, ".", ".env.tmp");
 	sweep(q->dfd, "failed", ".env.tmp");
+	/* A message whose envelope never came was never committed. */
+	sweep(q->dfd, ".", ".msg");
 }
 
 void
 qentry_clear(struct qentry *qe)
 {
 	free(qe->account);
-	free(qe->sender);
-	free(qe->envid);
-	free(qe->notify);
-	free(qe->ret);
 	free(qe->msgid);
 	free(qe->error);
-	addrlist_free(&qe->rcpts);
+	env_free(&qe->env);
 	if (qe->fd != -1)
 		close(qe->fd);
-	qe->account = qe->sender = qe->envid = qe->notify = qe->ret = NULL;
-	qe->msgid = qe->error = NULL;
+	qe->account = qe->msgid = qe->error = NULL;
 	qe->fd = -1;
 }
 

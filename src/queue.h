@@ -1,7 +1,7 @@
 #ifndef OUTBOX_QUEUE_H
 #define OUTBOX_QUEUE_H
 
-#include "addr.h"
+#include "envelope.h"
 #include "err.h"
 
 /*
@@ -16,11 +16,7 @@
 struct qentry {
 	char		 id[64];
 	char		*account;
-	char		*sender;
-	struct addrlist	 rcpts;		/* still to deliver */
-	char		*envid;
-	char		*notify;
-	char		*ret;
+	struct envelope	 env;		/* every recipient, with its state */
 	char		*msgid;
 	long long	 queued;	/* seconds since the epoch */
 	long long	 next;		/* next automatic attempt */
@@ -38,7 +34,15 @@ struct queue {
 	int	 ffd;			/* failed/ */
 };
 
-/* Open (and create, mode 0700) the queue folder.  Errors: ERR_TEMP. */
+/* $XDG_STATE_HOME/outbox/queue, or ~/.local/state/outbox/queue. */
+char	*queue_dir(void);
+/* The clock, in seconds; OUTBOX_NOW stands in for it in tests. */
+long long queue_now(void);
+
+/*
+ * Open (and create, mode 0700) the queue folder.  A folder that others
+ * may read or write is refused.  Errors: ERR_TEMP, ERR_CONFIG.
+ */
 int	 queue_open(struct queue *, const char *dir, struct err *);
 void	 queue_close(struct queue *);
 /* Start an entry: a locked, empty message file; e->fd and e->id set. */
@@ -59,8 +63,15 @@ int	 queue_fail(struct queue *, struct qentry *, struct err *);
  */
 int	 queue_list(struct queue *, int failed, struct qentry **, size_t *,
 	    struct err *);
-/* Lock an entry for sending: 0 locked (e->fd open), 1 busy or gone. */
+/*
+ * Lock an entry for sending and read its envelope again under the lock,
+ * so that what another outbox did meanwhile counts: 0 locked (e->fd
+ * open), 1 busy or gone.
+ */
 int	 queue_lock(struct queue *, struct qentry *);
+/* Are there entries of the account, other than skip, due at now? */
+int	 queue_due(struct queue *, const char *acct, const char *skip,
+	    long long now);
 /* Find an entry by id, in the queue or failed/; 1 if there is none. */
 int	 queue_find(struct queue *, const char *id, struct qentry *,
 	    struct err *);
@@ -68,7 +79,8 @@ int	 queue_find(struct queue *, const char *id, struct qentry *,
 int	 queue_drop(struct queue *, const char *id, struct err *);
 /*
  * Remove what writers killed mid-way left, over an hour old: spools in
- * tmp/ and ID.env.tmp files.
+ * tmp/, ID.env.tmp files, and an ID.msg whose ID.env never came (never
+ * committed: its writer was killed before telling its caller).
  */
 void	 queue_clean_tmp(struct queue *);
 void	 qentry_clear(struct qentry *);

@@ -297,3 +297,23 @@ run_capture(const char *cmd, int timeout_s, size_t max, struct buf *b,
 		;
 	return rv;
 }
+
+void
+crash_point(const char *name)
+{
+	static int	 passed;
+	const char	*want = getenv("OUTBOX_TEST_CRASH"), *colon;
+	size_t		 len;
+	int		 nth = 1;
+
+	if (want == NULL || *want == '\0')
+		return;
+	colon = strchr(want, ':');
+	len = colon ? (size_t)(colon - want) : strlen(want);
+	if (colon != NULL)
+		nth = atoi(colon + 1);
+	if (strlen(name) != len || strncmp(want, name, len) != 0)
+		return;
+	if (++passed >= nth)
+		raise(SIGKILL);
+}

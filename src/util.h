@@ -39,6 +39,13 @@ int	 has_ctl(const char *s);
 
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
+/*
+ * A test hook: OUTBOX_TEST_CRASH=NAME[:N] kills the process (SIGKILL, as
+ * a crash or power cut would) the N-th time (default first) it passes the
+ * point NAME.  The suites use it to stop outbox after each protocol step
+ * and file operation.  Without the variable it costs one getenv.
+ */
+void	 crash_point(const char *name);
 
 /* Write all of buf to fd, retrying on EINTR and short writes; -1 on error. */
 int	 write_all(int fd, const void *buf, size_t len);
