@@ -32,6 +32,7 @@
 struct conn {
 	int				 fd;
 	int				 timeout_ms;
+	int				 final_ms;	/* waiting for the data's reply */
 	long long			 session_end;	/* 0: none */
 	int				 waits;
 	int				 last_was_write;
@@ -633,8 +634,12 @@ fill(struct conn *c, long long deadline, struct err *e)
 		c->last_was_write = 0;
 	}
 	if (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0) {
-		/* Each line has its deadline, and the session as a whole. */
-		if (c->session_end && (!deadline || c->session_end < deadline))
+		/*
+		 * Each line has its deadline, and the session as a whole;
+		 * the reply to the data only its own.
+		 */
+		if (c->session_end && !c->final_ms &&
+		    (!deadline || c->session_end < deadline))
 			deadline = c->session_end;
 		left = deadline ? deadline - now_ms() : -1;
 		pfd.fd = c->fd;
@@ -658,11 +663,18 @@ fill(struct conn *c, long long deadline, struct err *e)
 	return 0;
 }
 
+void
+conn_final_wait(struct conn *c, int ms)
+{
+	c->final_ms = ms;
+}
+
 int
 conn_getline(struct conn *c, char *buf, size_t cap, size_t *len,
     struct err *e)
 {
-	long long	 deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+	int		 wait = c->final_ms ? c->final_ms : c->timeout_ms;
+	long long	 deadline = wait ? now_ms() + wait : 0;
 	char		*nl;
 	size_t		 n;
 

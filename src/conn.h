@@ -72,6 +72,12 @@ int	 conn_getline(struct conn *, char *buf, size_t cap, size_t *len,
  * the end of the stream, -1 on error (ERR_TEMP).
  */
 ssize_t	 conn_read(struct conn *, void *, size_t, struct err *);
+/*
+ * The wait for the reply to the data (RFC 5321 section 4.5.3.2.6 asks for
+ * 10 minutes): with ms > 0 each line read waits up to ms, and
+ * session_timeout does not count; 0 goes back to the usual limits.
+ */
+void	 conn_final_wait(struct conn *, int ms);
 /* Bytes received but not yet read by conn_getline. */
 size_t	 conn_pending(const struct conn *);
 /* Queue bytes for sending; sent when the buffer fills or on conn_flush. */

@@ -24,7 +24,6 @@ static const char *const state_names[] = {
 
 struct smtp_session {
 	const struct smtp_params	*p;
-	const struct smtp_envelope	*env;	/* the current message */
 	struct conn			*c;
 	int				 broken;	/* no further message */
 	int				 quit_sent;
@@ -78,13 +77,30 @@ enum visibility { SHOW, HIDE_ARGS, HIDE_ALL };
  * where they entered the program; check again, cheaply, here.  AUTH data
  * never reaches the trace or an error message.
  */
+/*
+ * The test hook after each step: "sent-VERB" once the command is on the
+ * wire (flushed), as outbox's crash tests name them.
+ */
+static void
+crash_step(struct smtp_session *s, const char *line, struct err *e)
+{
+	char	name[16];
+	size_t	n = strcspn(line, " \r");
+
+	if (getenv("OUTBOX_TEST_CRASH") == NULL)
+		return;
+	snprintf(name, sizeof(name), "sent-%.*s", (int)(n < 8 ? n : 8), line);
+	conn_flush(s->c, e);
+	crash_point(name);
+}
+
 static int
 send_cmd(struct smtp_session *s, enum visibility vis, struct err *e,
     const char *fmt, ...)
 {
 	char	line[1200];
 	va_list	ap;
-	int	n, keep;
+	int	n, keep, rv;
 
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -110,7 +126,9 @@ send_cmd(struct smtp_session *s, enum visibility vis, struct err *e,
 	}
 	trace(s, "-->", s->cmd);
 	memcpy(line + n, "\r\n", 2);
-	return conn_write(s->c, line, (size_t)n + 2, e);
+	rv = conn_write(s->c, line, (size_t)n + 2, e);
+	crash_step(s, line, e);
+	return rv;
 }
 
 int
@@ -228,6 +246,9 @@ reply_error(struct smtp_session *s, const struct reply *r, enum err_class perm,
 {
 	enum err_class	cls = smtp_reply_class(r->code, r->text, perm);
 
+	if (s->res != NULL)
+		s->res->code = r->code;
+
 	return err_set(e, cls, "%s: %s%d %s", s->cmd, cls == ERR_PROTO ?
 	    "unexpected reply " : "", r->code, r->text);
 }
@@ -294,6 +315,10 @@ do_starttls(struct smtp_session *s, struct err *e)
 }
 
 static int
+auth_refused(struct smtp_session *, const char *, const struct reply *,
+    struct err *);
+
+static int
 auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
     struct err *e)
 {
@@ -319,14 +344,8 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 			    "server signature); stopping", mech);
 		if (r.code == 235)
 			return 0;
-		if (r.code != 334) {
-			snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
-			if (r.code >= 500)
-				return err_set(e, ERR_AUTH, "authentication "
-				    "with %s failed: %d %s", mech, r.code,
-				    r.text);
-			return reply_error(s, &r, ERR_AUTH, e);
-		}
+		if (r.code != 334)
+			return auth_refused(s, mech, &r, e);
 		if (done) {
 			send_cmd(s, HIDE_ALL, e, "*");
 			return err_set(e, ERR_PROTO, "AUTH %s: the server asked "
@@ -361,9 +380,6 @@ one_step(const char *mech)
 {
 	return strcmp(mech, "PLAIN") == 0 || strcmp(mech, "EXTERNAL") == 0;
 }
-
-static int
-auth_pending_reply(struct smtp_session *, struct err *);
 
 static int
 do_auth(struct smtp_session *s, struct err *e)
@@ -413,25 +429,6 @@ do_auth(struct smtp_session *s, struct err *e)
 		rv = auth_reply(s, sasl, mech, e);
 	sasl_end(sasl);
 	return rv;
-}
-
-/* The reply to a pipelined AUTH: 235, or the refusal. */
-static int
-auth_pending_reply(struct smtp_session *s, struct err *e)
-{
-	struct reply	 r;
-	const char	*mech = s->auth_pending;
-
-	s->auth_pending = NULL;
-	if (read_reply(s, &r, NULL, e) == -1)
-		return -1;
-	if (r.code == 235)
-		return 0;
-	snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
-	if (r.code >= 500)
-		return err_set(e, ERR_AUTH, "authentication with %s failed: "
-		    "%d %s", mech, r.code, r.text);
-	return reply_error(s, &r, ERR_AUTH, e);
 }
 
 static int
@@ -505,292 +502,316 @@ xtext(char *buf, size_t len, const char *key, const char *v)
 	buf[o < len ? o : len - 1] = '\0';
 }
 
-/* MAIL FROM parameters, checked against what the server offers. */
 static int
-mail_params(struct smtp_session *s, struct msg *m, char *buf, size_t len,
-    struct err *e)
+env_is_utf8(const struct envelope *env)
 {
-	const struct smtp_envelope *p = s->env;
-	int			 utf8 = addr_is_utf8(p->sender);
-	size_t			 i, o = 0;
+	size_t	i;
+	int	utf8 = addr_is_utf8(env->sender);
 
-	for (i = 0; i < p->rcpts->n; i++)
-		utf8 |= addr_is_utf8(p->rcpts->v[i]);
-	buf[0] = '\0';
-	if (s->caps.size > 0 && (unsigned long)m->size > s->caps.size)
+	for (i = 0; i < env->nrcpt; i++)
+		utf8 |= rcpt_todo(&env->rcpt[i]) &&
+		    addr_is_utf8(env->rcpt[i].addr);
+	return utf8;
+}
+
+int
+smtp_mail_cmd(const struct caps *c, const struct envelope *env,
+    const struct msg *m, char *buf, size_t len, struct err *e)
+{
+	int	utf8 = env_is_utf8(env);
+	size_t	o;
+
+	if (c->size > 0 && (unsigned long)m->size > c->size)
 		return err_set(e, ERR_PERM, "the message is %lld bytes; the "
-		    "server accepts at most %lu", (long long)m->size,
-		    s->caps.size);
-	if (s->caps.flags & CAP_SIZE)
-		o += (size_t)snprintf(buf + o, len - o, " SIZE=%lld",
-		    (long long)m->size);
-	if (m->eightbit && (s->caps.flags & CAP_8BITMIME))
-		o += (size_t)snprintf(buf + o, len - o, " BODY=8BITMIME");
-	if (utf8 && !(s->caps.flags & CAP_SMTPUTF8))
+		    "server accepts at most %lu", (long long)m->size, c->size);
+	if (utf8 && !(c->flags & CAP_SMTPUTF8))
 		return err_set(e, ERR_PERM, "an address is not ASCII and the "
 		    "server does not offer SMTPUTF8");
-	if (utf8)
+	o = (size_t)snprintf(buf, len, "MAIL FROM:<%s>", env->sender);
+	if (o < len && (c->flags & CAP_SIZE))
+		o += (size_t)snprintf(buf + o, len - o, " SIZE=%lld",
+		    (long long)m->size);
+	if (o < len && m->eightbit && (c->flags & CAP_8BITMIME))
+		o += (size_t)snprintf(buf + o, len - o, " BODY=8BITMIME");
+	if (o < len && utf8)
 		o += (size_t)snprintf(buf + o, len - o, " SMTPUTF8");
-	if ((s->caps.flags & CAP_DSN) && p->dsn_return != NULL)
+	if (o < len && (c->flags & CAP_DSN) && env->ret != NULL)
 		o += (size_t)snprintf(buf + o, len - o, " RET=%s",
-		    strcmp(p->dsn_return, "headers") == 0 ? "HDRS" : "FULL");
-	if ((s->caps.flags & CAP_DSN) && p->envid != NULL)
-		xtext(buf + o, len - o, " ENVID=", p->envid);
+		    strcmp(env->ret, "headers") == 0 ? "HDRS" : "FULL");
+	if (o < len && (c->flags & CAP_DSN) && env->envid != NULL)
+		xtext(buf + o, len - o, " ENVID=", env->envid);
 	return 0;
 }
+
+void
+smtp_rcpt_cmd(const struct caps *c, const struct envelope *env,
+    const struct rcpt *r, char *buf, size_t len)
+{
+	const char	*n = env->notify;
+	size_t		 o = (size_t)snprintf(buf, len, "RCPT TO:<%s>", r->addr);
+
+	if (n == NULL || !(c->flags & CAP_DSN) || o >= len)
+		return;
+	o += (size_t)snprintf(buf + o, len - o, " NOTIFY=");
+	for (; *n != '\0' && o + 1 < len; n++)
+		buf[o++] = (char)toupper((unsigned char)*n);
+	buf[o < len ? o : len - 1] = '\0';
+}
+
+/*
+ * One transaction: the commands sent whose replies are still to read, in
+ * order, so that each reply meets its own command.  With PIPELINING the
+ * window is the whole envelope; without it, one: the same loop either way.
+ */
+enum cmdkind { C_AUTH, C_MAIL, C_RCPT, C_DATA, C_BDAT };
+
+struct pending {
+	enum cmdkind	 kind;
+	struct rcpt	*rcpt;		/* C_RCPT */
+	char		 cmd[600];	/* for error messages */
+};
+
+struct txn {
+	struct envelope	*env;
+	struct msg	*m;
+	struct pending	*q;
+	size_t		 head, tail;	/* q[head..tail): awaiting replies */
+	size_t		 window;
+	int		 accepted;	/* RCPTs answered 2xx */
+	int		 last;		/* QUIT may go with the data */
+	int		 pipelined;
+};
 
 static void
-rcpt_params(struct smtp_session *s, char *buf, size_t len)
+stage(struct smtp_session *s, enum smtp_stage st)
 {
-	const char	*n = s->env->dsn_notify;
-	size_t		 i, o;
-
-	buf[0] = '\0';
-	if (n == NULL || !(s->caps.flags & CAP_DSN))
-		return;
-	o = (size_t)snprintf(buf, len, " NOTIFY=");
-	for (i = 0; n[i] != '\0' && o + 1 < len; i++)
-		buf[o++] = (char)toupper((unsigned char)n[i]);
-	buf[o] = '\0';
-}
-
-static int
-send_envelope(struct smtp_session *s, struct msg *m, struct err *e)
-{
-	char	mp[600], rp[64];
-	size_t	i;
-
-	if (mail_params(s, m, mp, sizeof(mp), e) == -1)
-		return -1;
-	rcpt_params(s, rp, sizeof(rp));
-	set_state(s, S_MAIL);
-	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->env->sender, mp) == -1)
-		return -1;
-	for (i = 0; i < s->env->rcpts->n; i++)
-		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->env->rcpts->v[i],
-		    rp) == -1)
-			return -1;
-	return 0;
-}
-
-static int
-read_mail_reply(struct smtp_session *s, struct err *e)
-{
-	struct reply	r;
-
-	snprintf(s->cmd, sizeof(s->cmd), "MAIL FROM:<%s>", s->env->sender);
-	if (read_reply(s, &r, NULL, e) == -1)
-		return -1;
-	if (r.code / 100 != 2)
-		return reply_error(s, &r, ERR_PERM, e);
-	return 0;
-}
-
-/* Read one reply per recipient; returns how many were accepted. */
-static int
-read_rcpt_replies(struct smtp_session *s, struct err *e)
-{
-	struct reply	r;
-	size_t		i;
-	int		ok = 0;
-
-	set_state(s, S_RCPT);
-	for (i = 0; i < s->env->rcpts->n; i++) {
-		snprintf(s->cmd, sizeof(s->cmd), "RCPT TO:<%s>",
-		    s->env->rcpts->v[i]);
-		if (read_reply(s, &r, NULL, e) == -1)
-			return -1;
-		s->res->rcpt[i].code = r.code;
-		snprintf(s->res->rcpt[i].text, sizeof(s->res->rcpt[i].text),
-		    "%s", r.text);
-		if (r.code / 100 == 2)
-			ok++;
-	}
-	return ok;
+	s->res->stage = st;
 }
 
 /* The error when recipients were refused: 4xx anywhere makes it temporary. */
 static int
-rcpt_error(struct smtp_session *s, struct err *e)
+rcpt_error(struct smtp_session *s, struct txn *t, struct err *e)
 {
-	size_t		i;
-	int		worst = -1;
-	enum err_class	cls, wcls = ERR_NONE;
+	const struct rcpt	*worst = NULL;
+	enum err_class		 cls, wcls = ERR_NONE;
+	size_t			 i;
 
-	for (i = 0; i < s->env->rcpts->n; i++) {
-		const struct rcpt_result *rr = &s->res->rcpt[i];
+	for (i = 0; i < t->env->nrcpt; i++) {
+		const struct rcpt *r = &t->env->rcpt[i];
 
-		if (rr->code / 100 == 2)
+		if (!r->tried || r->code / 100 == 2)
 			continue;
-		cls = smtp_reply_class(rr->code, rr->text, ERR_PERM);
-		if (worst == -1 || (cls == ERR_TEMP && wcls != ERR_TEMP)) {
-			worst = (int)i;
+		cls = smtp_reply_class(r->code, r->text, ERR_PERM);
+		if (worst == NULL || (cls == ERR_TEMP && wcls != ERR_TEMP)) {
+			worst = r;
 			wcls = cls;
 		}
 	}
 	s->res->rcpts_refused = 1;
-	if (worst == -1)	/* all_or_nothing cannot get here empty */
+	if (worst == NULL)	/* all_or_nothing cannot get here empty */
 		return err_set(e, ERR_PERM, "no recipient accepted");
-	return err_set(e, wcls, "RCPT TO:<%s>: %d %s", s->env->rcpts->v[worst],
-	    s->res->rcpt[worst].code, s->res->rcpt[worst].text);
+	return err_set(e, wcls, "RCPT TO:<%s>: %d %s", worst->addr, worst->code,
+	    worst->text);
 }
 
 static int
-rcpts_refused(const struct smtp_session *s, int accepted)
+rcpts_refused(const struct txn *t)
 {
-	return accepted == 0 ||
-	    (s->env->all_or_nothing && (size_t)accepted < s->env->rcpts->n);
+	return t->accepted == 0 || (t->env->all_or_nothing &&
+	    (size_t)t->accepted < env_todo(t->env));
 }
 
+/* The reply to the message itself; no reply at all leaves it unknown. */
 static int
 final_reply(struct smtp_session *s, struct err *e)
 {
 	struct reply	r;
+	int		rv;
 
-	if (read_reply(s, &r, NULL, e) == -1) {
+	stage(s, STAGE_DOT);
+	conn_final_wait(s->c, s->p->data_timeout_ms);
+	rv = read_reply(s, &r, NULL, e);
+	conn_final_wait(s->c, 0);
+	if (rv == -1) {
 		err_prefix(e, "after sending the message (it may or may not "
 		    "have been accepted)");
 		return -1;
 	}
-	if (r.code / 100 != 2)
+	if (r.code / 100 != 2) {
+		stage(s, STAGE_DATA);
 		return reply_error(s, &r, ERR_PERM, e);
+	}
 	snprintf(s->res->final, sizeof(s->res->final), "%d %.*s", r.code,
 	    (int)sizeof(s->res->final) - 8, r.text);
 	s->res->delivered = 1;
+	crash_point("accepted");
+	/* More replies than commands: the next message cannot trust them. */
+	if (!s->quit_sent && conn_pending(s->c) > 0)
+		s->broken = 1;
 	return 0;
 }
 
-/* BDAT with the whole message in one chunk. */
 static int
-send_bdat(struct smtp_session *s, struct msg *m, int quit, struct err *e)
+send_body(struct smtp_session *s, struct txn *t, int chunked, struct err *e)
 {
 	set_state(s, S_BODY);
-	if (send_cmd(s, SHOW, e, "BDAT %lld LAST", (long long)m->size) == -1)
-		return -1;
+	stage(s, STAGE_DATA);
 	trace(s, "-->", "[message data]");
-	if (msg_write_raw(m, write_cb, s->c, e) == -1)
+	if ((chunked ? msg_write_raw(t->m, write_cb, s->c, e) :
+	    msg_write_dotted(t->m, write_cb, s->c, e)) == -1)
 		return -1;
-	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
+	if (getenv("OUTBOX_TEST_CRASH") != NULL && conn_flush(s->c, e) == 0)
+		crash_point("sent-body");
+	/* QUIT in the same flight, when nothing follows. */
+	if (t->last && t->pipelined && send_cmd(s, SHOW, e, "QUIT") == -1)
 		return -1;
-	s->quit_sent = quit;
-	snprintf(s->cmd, sizeof(s->cmd), "BDAT %lld LAST", (long long)m->size);
+	s->quit_sent = t->last && t->pipelined;
+	snprintf(s->cmd, sizeof(s->cmd), "%s", chunked ? t->q[t->tail - 1].cmd :
+	    "end of data");
 	return 0;
 }
 
+/* A refused AUTH, the same error wherever its reply was read. */
 static int
-send_body_dotted(struct smtp_session *s, struct msg *m, int quit,
+auth_refused(struct smtp_session *s, const char *mech, const struct reply *r,
     struct err *e)
 {
-	set_state(s, S_BODY);
-	trace(s, "-->", "[message data]");
-	if (msg_write_dotted(m, write_cb, s->c, e) == -1)
-		return -1;
-	if (quit && send_cmd(s, SHOW, e, "QUIT") == -1)
-		return -1;
-	s->quit_sent = quit;
-	snprintf(s->cmd, sizeof(s->cmd), "end of data");
-	return 0;
+	stage(s, STAGE_SESSION);
+	snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
+	if (r->code >= 500)
+		return err_set(e, ERR_AUTH, "authentication with %s failed: "
+		    "%d %s", mech, r->code, r->text);
+	return reply_error(s, r, ERR_AUTH, e);
 }
 
-/*
- * PIPELINING: one flight for the envelope and, with CHUNKING, the body;
- * on the last message QUIT goes in the same flight.
- */
+/* Handle the reply to the oldest command awaiting one. */
 static int
-transaction_pipelined(struct smtp_session *s, struct msg *m, int last,
-    struct err *e)
+on_reply(struct smtp_session *s, struct txn *t, struct err *e)
 {
-	struct reply	r;
-	int		chunk = (s->caps.flags & CAP_CHUNKING) &&
-	    !s->env->all_or_nothing;
-	int		accepted;
+	struct pending	*p = &t->q[t->head++];
+	struct reply	 r;
 
-	if (send_envelope(s, m, e) == -1)
-		return -1;
-	if (chunk) {
-		if (send_bdat(s, m, last, e) == -1)
-			return -1;
-	} else {
-		set_state(s, S_DATA);
-		if (send_cmd(s, SHOW, e, "DATA") == -1)
-			return -1;
-	}
-	if (s->auth_pending != NULL && auth_pending_reply(s, e) == -1)
-		return -1;
-	if (read_mail_reply(s, e) == -1 ||
-	    (accepted = read_rcpt_replies(s, e)) == -1)
-		return -1;
-	if (chunk) {
-		if (accepted == 0)
-			return rcpt_error(s, e);
-		snprintf(s->cmd, sizeof(s->cmd), "BDAT %lld LAST",
-		    (long long)m->size);
-		return final_reply(s, e);
-	}
-	snprintf(s->cmd, sizeof(s->cmd), "DATA");
+	snprintf(s->cmd, sizeof(s->cmd), "%s", p->cmd);
+	if (p->kind == C_BDAT)
+		return t->accepted == 0 ? rcpt_error(s, t, e) :
+		    final_reply(s, e);
 	if (read_reply(s, &r, NULL, e) == -1)
 		return -1;
-	if (rcpts_refused(s, accepted))
-		return rcpt_error(s, e);	/* closing aborts any DATA */
-	if (r.code != 354)
-		return reply_error(s, &r, ERR_PERM, e);
-	/* More replies than commands: which one was for what? Stop. */
-	if (conn_pending(s->c) > 0)
-		return err_set(e, ERR_PROTO, "the server sent more replies than "
-		    "outbox sent commands; stopping before the message");
-	if (send_body_dotted(s, m, last, e) == -1)
+	switch (p->kind) {
+	case C_AUTH:
+		return r.code == 235 ? 0 : auth_refused(s, p->cmd + 5, &r, e);
+	case C_MAIL:
+		return r.code / 100 == 2 ? 0 : reply_error(s, &r, ERR_PERM, e);
+	case C_RCPT:
+		rcpt_set_reply(p->rcpt, r.code, r.text);
+		t->accepted += r.code / 100 == 2;
+		return 0;
+	case C_DATA:
+		if (rcpts_refused(t))
+			return rcpt_error(s, t, e);	/* closing aborts DATA */
+		if (r.code != 354)
+			return reply_error(s, &r, ERR_PERM, e);
+		/* More replies than commands: which one was for what? Stop. */
+		if (conn_pending(s->c) > 0)
+			return err_set(e, ERR_PROTO, "the server sent more "
+			    "replies than outbox sent commands; stopping before "
+			    "the message");
+		if (send_body(s, t, 0, e) == -1)
+			return -1;
+		return final_reply(s, e);
+	case C_BDAT:
+		break;
+	}
+	return 0;
+}
+
+/* Read replies until at most keep commands await theirs. */
+static int
+drain(struct smtp_session *s, struct txn *t, size_t keep, struct err *e)
+{
+	while (t->tail - t->head > keep)
+		if (on_reply(s, t, e) == -1)
+			return -1;
+	return 0;
+}
+
+/* Send a command (already sent when line is NULL) and await its reply. */
+static int
+issue(struct smtp_session *s, struct txn *t, enum cmdkind kind,
+    struct rcpt *r, const char *line, struct err *e)
+{
+	struct pending	*p = &t->q[t->tail];
+
+	p->kind = kind;
+	p->rcpt = r;
+	snprintf(p->cmd, sizeof(p->cmd), "%s", line);
+	if (kind != C_AUTH && send_cmd(s, SHOW, e, "%s", line) == -1)
 		return -1;
-	return final_reply(s, e);
+	t->tail++;
+	return drain(s, t, t->window - 1, e);
 }
 
 static int
-transaction_lockstep(struct smtp_session *s, struct msg *m, struct err *e)
+send_rcpts(struct smtp_session *s, struct txn *t, struct err *e)
 {
-	struct reply	r;
-	char		mp[600], rp[64];
-	size_t		i;
-	int		accepted = 0;
+	char	line[600];
+	size_t	i;
 
-	if (mail_params(s, m, mp, sizeof(mp), e) == -1)
-		return -1;
-	rcpt_params(s, rp, sizeof(rp));
-	set_state(s, S_MAIL);
-	if (send_cmd(s, SHOW, e, "MAIL FROM:<%s>%s", s->env->sender, mp) == -1 ||
-	    expect(s, 250, &r, e) == -1)
-		return -1;
 	set_state(s, S_RCPT);
-	for (i = 0; i < s->env->rcpts->n; i++) {
-		if (send_cmd(s, SHOW, e, "RCPT TO:<%s>%s", s->env->rcpts->v[i],
-		    rp) == -1 || read_reply(s, &r, NULL, e) == -1)
+	for (i = 0; i < t->env->nrcpt; i++) {
+		struct rcpt *r = &t->env->rcpt[i];
+
+		if (!rcpt_todo(r))
+			continue;
+		r->tried = 1;
+		smtp_rcpt_cmd(&s->caps, t->env, r, line, sizeof(line));
+		if (issue(s, t, C_RCPT, r, line, e) == -1)
 			return -1;
-		s->res->rcpt[i].code = r.code;
-		snprintf(s->res->rcpt[i].text, sizeof(s->res->rcpt[i].text),
-		    "%s", r.text);
-		accepted += r.code / 100 == 2;
 	}
-	if (rcpts_refused(s, accepted))
-		return rcpt_error(s, e);
-	if (s->caps.flags & CAP_CHUNKING) {
-		if (send_bdat(s, m, 0, e) == -1)
-			return -1;
-		return final_reply(s, e);
-	}
-	set_state(s, S_DATA);
-	if (send_cmd(s, SHOW, e, "DATA") == -1 || expect(s, 354, &r, e) == -1)
-		return -1;
-	if (send_body_dotted(s, m, 0, e) == -1)
-		return -1;
-	return final_reply(s, e);
+	return 0;
 }
 
-static void
-result_reset(struct smtp_result *res, size_t nrcpt)
+static int
+transaction(struct smtp_session *s, struct txn *t, struct err *e)
 {
-	free(res->rcpt);
-	res->rcpt = xcalloc(nrcpt ? nrcpt : 1, sizeof(*res->rcpt));
-	res->delivered = 0;
-	res->rcpts_refused = 0;
-	res->final[0] = '\0';
+	char	line[600];
+	int	chunk = (s->caps.flags & CAP_CHUNKING) &&
+	    !(t->pipelined && t->env->all_or_nothing);
+
+	stage(s, STAGE_ENVELOPE);
+	if (smtp_mail_cmd(&s->caps, t->env, t->m, line, sizeof(line), e) == -1)
+		return -1;
+	/* A connection carried over from the last message must be quiet. */
+	if (conn_pending(s->c) > 0)
+		return err_set(e, ERR_PROTO, "the server sent a reply nobody "
+		    "asked for before the next message; stopping");
+	set_state(s, S_MAIL);
+	if (s->auth_pending != NULL) {
+		snprintf(line + 300, 300, "AUTH %s", s->auth_pending);
+		s->auth_pending = NULL;
+		if (issue(s, t, C_AUTH, NULL, line + 300, e) == -1)
+			return -1;
+	}
+	if (issue(s, t, C_MAIL, NULL, line, e) == -1 ||
+	    send_rcpts(s, t, e) == -1)
+		return -1;
+	/* In lockstep every reply is in: no DATA for refused recipients. */
+	if (t->tail == t->head && rcpts_refused(t))
+		return rcpt_error(s, t, e);
+	stage(s, STAGE_DATA);
+	if (!chunk) {
+		set_state(s, S_DATA);
+		return issue(s, t, C_DATA, NULL, "DATA", e) == -1 ? -1 :
+		    drain(s, t, 0, e);
+	}
+	snprintf(line, sizeof(line), "BDAT %lld LAST", (long long)t->m->size);
+	t->q[t->tail].kind = C_BDAT;
+	snprintf(t->q[t->tail].cmd, sizeof(t->q[t->tail].cmd), "%s", line);
+	t->tail++;
+	if (send_cmd(s, SHOW, e, "%s", line) == -1 ||
+	    send_body(s, t, 1, e) == -1)
+		return -1;
+	return drain(s, t, 0, e);
 }
 
 struct smtp_session *
@@ -800,6 +821,7 @@ smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
 
 	s->p = p;
 	s->res = res;
+	stage(s, STAGE_SESSION);
 	if (session_open(s, e) == -1 || do_auth(s, e) == -1) {
 		smtp_close(s, res);
 		return NULL;
@@ -809,22 +831,33 @@ smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
 }
 
 int
-smtp_transaction(struct smtp_session *s, const struct smtp_envelope *env,
-    struct msg *m, int last, struct smtp_result *res, struct err *e)
+smtp_transaction(struct smtp_session *s, struct envelope *env, struct msg *m,
+    int last, struct smtp_result *res, struct err *e)
 {
 	const struct smtp_result *first = s->res;
+	struct txn		 t;
+	size_t			 i;
 	int			 rv;
 
 	if (res != first) {
 		memcpy(res->mech, first->mech, sizeof(res->mech));
 		res->tls = first->tls;
 	}
-	result_reset(res, env->rcpts->n);
-	s->env = env;
+	res->delivered = res->rcpts_refused = res->code = 0;
+	res->final[0] = '\0';
+	for (i = 0; i < env->nrcpt; i++)
+		env->rcpt[i].tried = 0;
 	s->res = res;
-	rv = s->caps.flags & CAP_PIPELINING ?
-	    transaction_pipelined(s, m, last, e) :
-	    transaction_lockstep(s, m, e);
+	memset(&t, 0, sizeof(t));
+	t.env = env;
+	t.m = m;
+	t.last = last;
+	t.pipelined = (s->caps.flags & CAP_PIPELINING) != 0;
+	t.window = t.pipelined ? env->nrcpt + 4 : 1;
+	t.q = xcalloc(env->nrcpt + 4, sizeof(*t.q));
+	rv = transaction(s, &t, e);
+	free(t.q);
+	/* A pipelined AUTH refused: the session's trouble, not the message's. */
 	if (rv == -1)
 		s->broken = 1;
 	return rv;
@@ -858,13 +891,6 @@ smtp_close(struct smtp_session *s, struct smtp_result *res)
 	}
 	set_state(s, S_DONE);
 	free(s);
-}
-
-void
-smtp_result_free(struct smtp_result *res)
-{
-	free(res->rcpt);
-	res->rcpt = NULL;
 }
 
 static void

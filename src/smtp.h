@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "envelope.h"
 #include "err.h"
 #include "message.h"
 
@@ -24,6 +25,7 @@ struct smtp_params {
 	const char		*source_ip;
 	int			 timeout_ms;
 	int			 session_ms;	/* the whole session; 0: none */
+	int			 data_timeout_ms; /* the reply to the data */
 	int			 tls;		/* TLS at all */
 	int			 starttls;	/* 1: STARTTLS, 0: implicit TLS */
 	struct tls_params	 tlsp;
@@ -34,28 +36,21 @@ struct smtp_params {
 	int			 verbose;	/* trace the dialogue on stderr */
 };
 
-/* One message's envelope. */
-struct smtp_envelope {
-	const char		*sender;	/* "" for the null sender */
-	const struct addrlist	*rcpts;
-	const char		*dsn_notify;	/* NULL: none */
-	const char		*dsn_return;	/* NULL: none */
-	const char		*envid;		/* NULL: none */
-	int			 all_or_nothing; /* a refused RCPT aborts */
-};
-
-struct rcpt_result {
-	int	code;			/* 0: not tried */
-	char	text[REPLY_TEXT_MAX];	/* the server's reply, sanitised */
-};
+/*
+ * Where a failed attempt stopped: before the transaction (the session's
+ * trouble, not the message's), in the envelope, with the data, or after
+ * the whole message went out and no reply came (it may have been taken).
+ */
+enum smtp_stage { STAGE_SESSION, STAGE_ENVELOPE, STAGE_DATA, STAGE_DOT };
 
 struct smtp_result {
-	struct rcpt_result	*rcpt;		/* one per recipient */
 	int			 delivered;	/* the server took the message */
 	char			 final[REPLY_TEXT_MAX];	/* reply to the data */
 	char			 mech[32];	/* SASL mechanism used */
 	struct tls_info		 tls;
 	int			 waits;		/* round trips waited */
+	enum smtp_stage		 stage;		/* where a failure happened */
+	int			 code;		/* the refusal's reply code */
 	int			 rcpts_refused;	/* the error is only that */
 };
 
@@ -114,19 +109,28 @@ struct smtp_session;
 struct smtp_session *smtp_open(const struct smtp_params *, struct smtp_result *,
 	    struct err *);
 /*
- * Send one message on the session.  Returns 0 when the server accepted it
- * for at least one recipient (see res for refused ones), -1 otherwise
- * with e set (res->rcpts_refused when recipients were the only trouble).
- * last: no transaction follows, so QUIT may go with the data.  After a
- * failure the session cannot carry another message.
+ * Send one message on the session to the envelope's recipients still to
+ * do; each one tried gets its reply (tried, code, text).  Returns 0 when
+ * the server accepted the message, -1 otherwise with e set, and
+ * res->stage saying where (res->rcpts_refused when recipients were the
+ * only trouble).  last: no transaction follows, so QUIT may go with the
+ * data.  After a failure the session cannot carry another message.
  */
-int	 smtp_transaction(struct smtp_session *, const struct smtp_envelope *,
+int	 smtp_transaction(struct smtp_session *, struct envelope *,
 	    struct msg *, int last, struct smtp_result *, struct err *);
+/*
+ * The MAIL and RCPT commands as they go to a server with caps: what the
+ * real send and --dry-run both print.  Errors: ERR_PERM when the server
+ * cannot take the message (SIZE, SMTPUTF8).
+ */
+int	 smtp_mail_cmd(const struct caps *, const struct envelope *,
+	    const struct msg *, char *, size_t, struct err *);
+void	 smtp_rcpt_cmd(const struct caps *, const struct envelope *,
+	    const struct rcpt *, char *, size_t);
 /* Can the session carry another message? */
 int	 smtp_reusable(const struct smtp_session *);
 /* QUIT (unless sent already) and close; NULL is fine. */
 void	 smtp_close(struct smtp_session *, struct smtp_result *);
-void	 smtp_result_free(struct smtp_result *);
 
 /* Connect, greet, secure, and describe the server on out. */
 int	 smtp_serverinfo(const struct smtp_params *, FILE *out, struct err *);
