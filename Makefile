@@ -47,7 +47,8 @@ override CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
-SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
+SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/deliver.c \
+	  src/envelope.c src/err.c src/log.c \
 	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
 	  src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \

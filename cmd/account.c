@@ -7,10 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "front.h"
+
+#define DATA_WAIT_MS	(10 * 60 * 1000)
 #include "../src/secret.h"
 #include "../src/util.h"
 
@@ -193,6 +194,9 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->source_ip = acct_str(a, CF_SOURCE_IP);
 	p->timeout_ms = acct_int(a, CF_TIMEOUT) * 1000;
 	p->session_ms = acct_int(a, CF_SESSION_TIMEOUT) * 1000;
+	/* RFC 5321 section 4.5.3.2.6: 10 minutes for the data's reply. */
+	p->data_timeout_ms = p->timeout_ms > DATA_WAIT_MS ? p->timeout_ms :
+	    DATA_WAIT_MS;
 	p->tls = acct_on(a, CF_TLS);
 	p->starttls = acct_on(a, CF_TLS_STARTTLS);
 	p->tlsp.hostname = acct_str(a, CF_TLS_HOST_OVERRIDE) ?
@@ -214,6 +218,55 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->auth = acct_str(a, CF_AUTH);
 	p->user = acct_str(a, CF_USER);
 	p->verbose = r->o->verbose;
+}
+
+struct smtp_session *
+front_open(void *arg, struct smtp_result *res, struct err *e)
+{
+	struct front_session	*fs = arg;
+	struct smtp_session	*ss;
+
+	front_smtp_params(fs->r, &fs->p);
+	secret_free(fs->pw);
+	fs->pw = NULL;
+	if (front_password(fs->r, &fs->pw, e) == -1)
+		return NULL;
+	fs->p.password = fs->pw;
+	ss = smtp_open(&fs->p, res, e);
+	/* A cached OAuth token refused: once more with a fresh one. */
+	if (ss == NULL && front_auth_retry(fs->r, &fs->pw, e)) {
+		fs->p.password = fs->pw;
+		ss = smtp_open(&fs->p, res, e);
+	}
+	return ss;
+}
+
+void
+front_session_end(struct front_session *fs)
+{
+	secret_free(fs->pw);
+	fs->pw = NULL;
+}
+
+void
+front_deliver_params(struct run *r, struct front_session *fs,
+    struct deliver_params *dp)
+{
+	const struct account	*a = r->acct;
+
+	memset(dp, 0, sizeof(*dp));
+	fs->r = r;
+	dp->account = a->name;
+	dp->host = acct_str(a, CF_HOST);
+	dp->port = acct_int(a, CF_PORT);
+	dp->lifetime = (long long)acct_int(a, CF_QUEUE_LIFETIME) * 86400;
+	dp->logfile = acct_str(a, CF_LOGFILE);
+	dp->logtime = acct_str(a, CF_LOGFILE_TIME_FORMAT);
+	dp->syslog = acct_str(a, CF_SYSLOG);
+	dp->open = front_open;
+	dp->open_arg = fs;
+	dp->report = flush_report;
+	dp->report_arg = r;
 }
 
 /* The values outbox picks differently from msmtp, for -P. */
@@ -254,7 +307,7 @@ mode_pretend(struct run *r, FILE *out, struct err *e)
 	int			 k;
 
 	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	a = r->acct;
 	origin_str(&a->decl, where, sizeof(where));
 	fprintf(out, "account %s (%s)\n", a->name, where);
@@ -277,5 +330,5 @@ mode_pretend(struct run *r, FILE *out, struct err *e)
 		    secret_source_name(secret_planned(&q)));
 	}
 	print_differences(a, out);
-	return EX_OK;
+	return 0;
 }

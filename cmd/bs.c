@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "front.h"
@@ -127,34 +126,42 @@ read_data(struct bs *b, int fd)
 	}
 }
 
-/* The reply to the data, from what sending it came to. */
-static void
-data_reply(int ex, const struct sendreq *req, const struct err *e)
-{
-	char	msg[400];
+/*
+ * The reply to the data, by the class of what sending it came to: the
+ * caller may try again later after a 4xx; a 5xx is final.
+ */
+static const struct {
+	enum err_class	 cls;
+	const char	*code;
+} data_replies[] = {
+	{ ERR_DATA,	"554 5.6.0" },
+	{ ERR_ADDR,	"550 5.1.1" },
+	{ ERR_PERM,	"554 5.0.0" },
+	{ ERR_AUTH,	"454 4.7.0" },
+};
 
-	sanitize(msg, sizeof(msg), e->msg, strlen(e->msg));
-	switch (ex) {
-	case EX_OK:
-		if (req->queued_id[0])
-			reply("250 2.0.0 Ok: queued as %s", req->queued_id);
-		else
-			reply("250 2.0.0 Ok: sent");
-		break;
-	case EX_DATAERR:
-		reply("554 5.6.0 %s", msg);
-		break;
-	case EX_NOUSER:
-		reply("550 5.1.1 %s", msg);
-		break;
-	case EX_UNAVAILABLE:
-		reply("554 5.0.0 %s", msg);
-		break;
-	default:
-		/* Temporary, or local trouble the caller may retry later. */
-		reply("451 4.3.0 %s", msg);
-		break;
+static void
+data_reply(int rv, const struct sendreq *req, const struct err *e)
+{
+	const char	*code = "451 4.3.0";	/* temporary, or local trouble */
+	char		 msg[400];
+	size_t		 i;
+
+	if (rv == 0 && req->queued_id[0]) {
+		reply("250 2.0.0 Ok: queued as %s", req->queued_id);
+		return;
 	}
+	if (rv == 0 && e->cls == ERR_NONE) {
+		reply("250 2.0.0 Ok: sent");
+		return;
+	}
+	for (i = 0; i < sizeof(data_replies) / sizeof(data_replies[0]); i++)
+		if (data_replies[i].cls == e->cls)
+			code = data_replies[i].code;
+	/* Refused recipients were told on stderr; the worst goes here. */
+	sanitize(msg, sizeof(msg), *e->msg ? e->msg : req->refusal,
+	    strlen(*e->msg ? e->msg : req->refusal));
+	reply("%s %s", code, *msg ? msg : "some recipients were refused");
 }
 
 static void
@@ -162,7 +169,7 @@ do_data(struct bs *b)
 {
 	struct sendreq	req;
 	struct err	e = { ERR_NONE, "" };
-	int		fd, rv, ex;
+	int		fd, rv;
 
 	if (b->from == NULL || b->nrcpts == 0) {
 		reply("503 5.5.1 need MAIL and RCPT first");
@@ -194,9 +201,9 @@ do_data(struct bs *b)
 	req.nrcpts = b->nrcpts;
 	req.envid = b->r->o->envid;
 	req.fullname = b->r->o->fullname;
-	ex = send_message(b->r, &req, &e);
+	rv = send_message(b->r, &req, &e);
 	close(fd);
-	data_reply(ex, &req, &e);
+	data_reply(rv, &req, &e);
 	reset(b);
 }
 
@@ -295,7 +302,7 @@ mode_smtp(struct run *r, struct err *e)
 	b.r = r;
 	if (front_account(r, e) == -1) {
 		reply("421 4.3.0 outbox: %s", e->msg);
-		return fail(r, e, 0);
+		return -1;
 	}
 	reply("220 %s ESMTP outbox", r->helo);
 	while ((rv = bs_getline(&b, line, sizeof(line), &len)) != 0) {
@@ -307,5 +314,5 @@ mode_smtp(struct run *r, struct err *e)
 			break;
 	}
 	reset(&b);
-	return EX_OK;
+	return 0;
 }

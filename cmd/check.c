@@ -1,6 +1,5 @@
 #include <stdio.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "front.h"
 
@@ -63,7 +62,7 @@ mode_check_config(struct run *r, struct err *e)
 	nerr = r->cfg.nerrors;
 	if (r->cfg.nfiles == 0) {
 		err_set(e, ERR_CONFIG, "no configuration file found");
-		return fail(r, e, 0);
+		return -1;
 	}
 	for (i = 0; i < r->cfg.nacct; i++) {
 		struct account *a = r->cfg.acct[i];
@@ -81,5 +80,8 @@ mode_check_config(struct run *r, struct err *e)
 		printf("%s: %zu accounts, %d errors, %d warnings\n",
 		    r->cfg.userfile ? r->cfg.userfile : r->cfg.files[0],
 		    r->cfg.nacct, nerr, c.warnings);
-	return nerr ? EX_CONFIG : EX_OK;
+	/* Each error was said on its own line. */
+	if (nerr)
+		return err_set(e, ERR_CONFIG, "%s", "");
+	return 0;
 }

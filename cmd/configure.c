@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "front.h"
 #include "../src/util.h"
@@ -148,7 +147,7 @@ mode_configure(struct run *r, struct err *e)
 	    strchr(addr, ' ') != NULL) {
 		err_set(e, ERR_USAGE, "--configure: expected an address such "
 		    "as alice@example.org, not '%s'", addr);
-		return fail(r, e, 0);
+		return -1;
 	}
 	domain++;
 	resolver_init();
@@ -163,15 +162,15 @@ mode_configure(struct run *r, struct err *e)
 		err_set(e, ERR_HOST, "no SRV records for %s (_submissions._tcp "
 		    "or _submission._tcp); a template is printed above",
 		    domain);
-		return fail(r, e, 0);
+		return -1;
 	}
 	printf("# %s: found by DNS (%s)\n", domain, name);
 	if (probe(r, domain, &s, implicit, e) == -1) {
 		print_block(domain, addr, &s, implicit);
-		return fail(r, e, 1);
+		return server_error(r);
 	}
 	print_block(domain, addr, &s, implicit);
 	printf("# Add this to ~/.config/outbox/config, then store the "
 	    "password:\n#   outbox --store-password -a %s\n", domain);
-	return EX_OK;
+	return 0;
 }

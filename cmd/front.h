@@ -5,6 +5,7 @@
 
 #include "opts.h"
 #include "../src/config.h"
+#include "../src/deliver.h"
 #include "../src/err.h"
 #include "../src/smtp.h"
 
@@ -16,7 +17,14 @@ struct run {
 	char			 helo[256];
 	char			 tls_cache[600];
 	int			 oauth_cached;	/* the token came from the cache */
+	const struct account	*blame;	/* the error concerns its server */
 };
+
+/*
+ * Every mode returns 0, or -1 with the error set; main prints it once
+ * (nothing when its message is empty: each part was said already) and
+ * maps its class to the exit status.
+ */
 
 /* One message to send: where it comes from and its envelope as given. */
 struct sendreq {
@@ -31,16 +39,20 @@ struct sendreq {
 	const char	*envid;		/* -V */
 	int		 dry_run;	/* --dry-run */
 	char		 queued_id[64];	/* out: the queue id when queued */
+	char		 refusal[ERR_MSGLEN]; /* out: the worst recipient refusal */
 };
 
-/* Print "outbox: account A: host:port: message" once, return the code. */
-int	 fail(const struct run *, const struct err *, int with_server);
+/* The error concerns the current account's server: main names it. */
+int	 server_error(struct run *);
 /*
  * Print one error line for account a (NULL: none) in the chosen form:
  * "outbox: account A: host:port: msg", or key=value with --errors=machine.
  */
 void	 say_error(const struct run *, const struct account *,
 	    const struct err *);
+/* A notice on stderr ("outbox: ..." or notice="..." with --errors=machine). */
+void	 say_notice(const struct run *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* Load the config and pick the account, applying command-line values. */
 int	 front_account(struct run *, struct err *);
@@ -77,8 +89,24 @@ int	 front_cache_file(const char *what, const struct account *,
 /* Make the named account current (no command-line values applied). */
 int	 front_use_account(struct run *, const char *, struct err *);
 
-/* Send one message with the current account; returns the exit code. */
+/* Send one message with the current account. */
 int	 send_message(struct run *, struct sendreq *, struct err *);
+
+/* A session to the current account's server, opened when deliver asks. */
+struct front_session {
+	struct run		*r;
+	struct smtp_params	 p;
+	char			*pw;
+};
+/* deliver's opener: password (or token), connect, AUTH, one retry. */
+struct smtp_session *front_open(void *front_session, struct smtp_result *,
+	    struct err *);
+void	 front_session_end(struct front_session *);
+/* The current account's delivery parameters, opening sessions with fs. */
+void	 front_deliver_params(struct run *, struct front_session *,
+	    struct deliver_params *);
+/* What a flush says of each entry (report of deliver_params; arg: run). */
+void	 flush_report(void *run, const struct qentry *, const struct outcome *);
 int	 mode_send(struct run *, struct err *);
 int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
@@ -91,16 +119,7 @@ int	 mode_flush(struct run *, struct err *);
 int	 mode_drop(struct run *, struct err *);
 
 /* The queue (cmd/queue.c). */
-struct queue;
-struct qentry;
-char	*queue_dir(void);
-long long queue_now(void);
 int	 open_queue(struct queue *, struct err *);
-int	 flush_queue(struct run *, struct queue *, const char *only,
-	    struct smtp_session *, int force);
-int	 queue_due(struct queue *, const char *acct, const char *skip);
-void	 keep_rcpts(struct qentry *, const struct smtp_result *,
-	    int delivered);
 
 /* The local host's name (FQDN when known). */
 void	 local_hostname(char *, size_t);

@@ -2,10 +2,10 @@
 
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "front.h"
 #include "../src/conn.h"
@@ -52,9 +52,37 @@ say_error(const struct run *r, const struct account *a, const struct err *e)
 }
 
 int
-fail(const struct run *r, const struct err *e, int with_server)
+server_error(struct run *r)
 {
-	say_error(r, with_server ? r->acct : NULL, e);
+	r->blame = r->acct;
+	return -1;
+}
+
+void
+say_notice(const struct run *r, const char *fmt, ...)
+{
+	char	msg[ERR_MSGLEN];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->o->machine_errors) {
+		fputs("notice", stderr);
+		print_kv("message", msg);
+		fputc('\n', stderr);
+	} else
+		fprintf(stderr, "outbox: %s\n", msg);
+}
+
+/* The one place an error is printed and its exit status chosen. */
+static int
+finish(const struct run *r, int rv, const struct err *e)
+{
+	if (rv == 0)
+		return err_exitcode(&(struct err){ ERR_NONE, "" });
+	if (e->msg[0] != '\0')
+		say_error(r, r->blame, e);
 	return err_exitcode(e);
 }
 
@@ -68,7 +96,7 @@ mode_version(void)
 	printf("TLS: GnuTLS %s\n", conn_tls_version());
 	printf("SASL: GNU SASL %s (loaded when a server asks for AUTH)\n", v);
 	printf("Keyring: libsecret (loaded when a password is looked up)\n");
-	return EX_OK;
+	return 0;
 }
 
 int
@@ -85,10 +113,10 @@ static int
 mode_serverinfo(struct run *r, struct err *e)
 {
 	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	if (front_serverinfo(r, stdout, e) == -1)
-		return fail(r, e, 1);
-	return EX_OK;
+		return server_error(r);
+	return 0;
 }
 
 static enum mode
@@ -110,11 +138,11 @@ dispatch(struct run *r, struct err *e)
 	switch (r->o->mode) {
 	case MODE_HELP:
 		usage_print(stdout);
-		return EX_OK;
+		return 0;
 	case MODE_VERSION:
 		return mode_version();
 	case MODE_NEWALIASES:
-		return EX_OK;
+		return 0;
 	case MODE_QUEUE_LIST:
 		return mode_mailq(r, e);
 	case MODE_FLUSH:
@@ -158,14 +186,14 @@ main(int argc, char *argv[])
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
 	if (opts_parse(&o, argc, argv, &e) == -1) {
-		rv = fail(&r, &e, 0);
+		rv = finish(&r, -1, &e);
 		fputs("Try 'outbox --help'.\n", stderr);
 		opts_free(&o);
 		return rv;
 	}
 	if (o.mode == MODE_SEND && argc > 0)
 		o.mode = mode_from_name(argv[0]);
-	rv = dispatch(&r, &e);
+	rv = finish(&r, dispatch(&r, &e), &e);
 	config_free(&r.cfg);
 	opts_free(&o);
 	return rv;

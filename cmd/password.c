@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,17 +209,17 @@ mode_store_password(struct run *r, struct err *e)
 
 	if (front_account(r, e) == -1 ||
 	    check_keyring_account(r->acct, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	make_query(r->acct, &q);
 	if (secret_read_new(&q, &pw, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	rv = secret_store(&q, pw, e);
 	secret_free(pw);
 	if (rv == -1)
-		return fail(r, e, 1);
-	fprintf(stderr, "outbox: stored the password for %s at %s:%d "
-	    "(account %s) in the keyring\n", q.user, q.host, q.port, q.account);
-	return EX_OK;
+		return server_error(r);
+	say_notice(r, "stored the password for %s at %s:%d (account %s) in "
+	    "the keyring", q.user, q.host, q.port, q.account);
+	return 0;
 }
 
 int
@@ -230,16 +229,16 @@ mode_forget_password(struct run *r, struct err *e)
 	int			rv;
 
 	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	if (acct_str(r->acct, CF_USER) == NULL) {
 		err_set(e, ERR_CONFIG, "account %s has no user", r->acct->name);
-		return fail(r, e, 0);
+		return -1;
 	}
 	make_query(r->acct, &q);
 	if ((rv = secret_forget(&q, e)) == -1)
-		return fail(r, e, 1);
-	fprintf(stderr, "outbox: %s the password for %s at %s:%d (account "
-	    "%s)\n", rv == 0 ? "removed" : "the keyring had no outbox item for",
-	    q.user, q.host, q.port, q.account);
-	return EX_OK;
+		return server_error(r);
+	say_notice(r, "%s the password for %s at %s:%d (account %s)", rv == 0 ?
+	    "removed" : "the keyring had no outbox item for", q.user, q.host,
+	    q.port, q.account);
+	return 0;
 }

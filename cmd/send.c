@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -27,7 +26,7 @@ struct submission {
 	struct addrlist		 rcpts;
 	char			*sender;
 	char			*from_hdr;
-	struct smtp_result	 res;
+	struct front_session	 fs;
 	long long		 start;
 	struct queue		 q;
 	struct qentry		 qe;
@@ -271,86 +270,13 @@ collect_rcpts(struct submission *s, struct err *e)
 	return 0;
 }
 
-/*
- * Report each refused recipient on its own line.  The result is the
- * worst: temporary wins, so that the caller tries again.
- */
 static int
-report_rcpts(const struct submission *s)
+stdout_writer(void *ctx, const void *p, size_t len, struct err *e)
 {
-	const struct account	*a = s->r->acct;
-	struct err		 worst = { ERR_NONE, "" };
-	enum err_class		 cls;
-	size_t			 i;
-
-	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++) {
-		const struct rcpt_result *rr = &s->res.rcpt[i];
-		struct err		  one;
-
-		if (rr->code < 400)
-			continue;
-		cls = smtp_reply_class(rr->code, rr->text, ERR_PERM);
-		err_set(&one, cls, "RCPT TO:<%s>: %d %s", s->rcpts.v[i],
-		    rr->code, rr->text);
-		say_error(s->r, a, &one);
-		if (worst.cls == ERR_NONE || cls == ERR_TEMP)
-			worst.cls = cls;
-	}
-	return err_exitcode(&worst);
-}
-
-/* The log line; e is the error when the attempt failed, else NULL. */
-static void
-write_log(const struct submission *s, int ex, const struct err *e)
-{
-	const struct account	*a = s->r->acct;
-	struct logrec		 l;
-	struct buf		 rc = { 0 };
-	size_t			 i;
-
-	if (acct_str(a, CF_LOGFILE) == NULL && (acct_str(a, CF_SYSLOG) == NULL ||
-	    strcmp(acct_str(a, CF_SYSLOG), "off") == 0))
-		return;
-	for (i = 0; i < s->rcpts.n; i++)
-		buf_addf(&rc, "%s<%s>=%d", i ? "," : "", s->rcpts.v[i],
-		    s->res.rcpt ? s->res.rcpt[i].code : 0);
-	memset(&l, 0, sizeof(l));
-	l.account = a->name;
-	l.host = acct_str(a, CF_HOST);
-	l.port = acct_int(a, CF_PORT);
-	l.tls = s->res.tls.version[0] ? s->res.tls.version : "off";
-	l.cipher = s->res.tls.cipher[0] ? s->res.tls.cipher : NULL;
-	l.queued = s->req->queued_id[0] ? s->req->queued_id : NULL;
-	l.mech = s->res.mech;
-	l.sender = s->sender;
-	l.rcpts = rc.p;
-	l.size = (long long)s->m.size;
-	l.msgid = s->m.msgid;
-	l.reply = s->res.final;
-	l.ms = now_ms() - s->start;
-	l.exitcode = ex;
-	l.error = e != NULL ? e->msg : NULL;
-	log_message(acct_str(a, CF_LOGFILE), acct_str(a,
-	    CF_LOGFILE_TIME_FORMAT), acct_str(a, CF_SYSLOG), &l);
-	buf_free(&rc);
-}
-
-static void
-make_envelope(const struct submission *s, struct smtp_envelope *env)
-{
-	const struct account	*a = s->r->acct;
-
-	memset(env, 0, sizeof(*env));
-	env->sender = s->sender;
-	env->rcpts = &s->rcpts;
-	env->dsn_notify = acct_str(a, CF_DSN_NOTIFY);
-	if (env->dsn_notify != NULL && strcmp(env->dsn_notify, "off") == 0)
-		env->dsn_notify = NULL;
-	env->dsn_return = acct_str(a, CF_DSN_RETURN);
-	if (env->dsn_return != NULL && strcmp(env->dsn_return, "off") == 0)
-		env->dsn_return = NULL;
-	env->envid = s->req->envid;
-	env->all_or_nothing = acct_on(a, CF_ALL_OR_NOTHING);
+	(void)ctx;
+	if (fwrite(p, 1, len, stdout) != len)
+		return err_sys(e, ERR_IO, "stdout");
+	return 0;
 }
 
 /*
@@ -364,7 +290,6 @@ queue_start(struct submission *s)
 
 	if (strcmp(acct_str(s->r->acct, CF_QUEUE), "off") == 0)
 		return;
-	s->qe.fd = -1;
 	if (open_queue(&s->q, &e) == 0) {
 		if (queue_spool(&s->q, &s->qe, &e) == 0) {
 			s->spooling = 1;
@@ -372,150 +297,120 @@ queue_start(struct submission *s)
 		}
 		queue_close(&s->q);
 	}
-	fprintf(stderr, "outbox: %s; sending without the queue\n", e.msg);
+	say_notice(s->r, "%s; sending without the queue", e.msg);
+}
+
+/* The entry and its envelope, as given and as the account says. */
+static void
+make_entry(struct submission *s)
+{
+	const struct account	*a = s->r->acct;
+	struct qentry		*qe = &s->qe;
+	struct envelope		*env = &qe->env;
+	const char		*v;
+	size_t			 i;
+
+	qe->account = xstrdup(a->name);
+	env->sender = xstrdup(s->sender);
+	for (i = 0; i < s->rcpts.n; i++)
+		env_add_rcpt(env, s->rcpts.v[i]);
+	if (s->req->envid != NULL)
+		env->envid = xstrdup(s->req->envid);
+	if ((v = acct_str(a, CF_DSN_NOTIFY)) != NULL && strcmp(v, "off") != 0)
+		env->notify = xstrdup(v);
+	if ((v = acct_str(a, CF_DSN_RETURN)) != NULL && strcmp(v, "off") != 0)
+		env->ret = xstrdup(v);
+	env->all_or_nothing = acct_on(a, CF_ALL_OR_NOTHING);
+	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
+	qe->queued = qe->next = queue_now();
+	qe->eightbit = s->m.eightbit;
+	qe->size = (long long)s->m.size;
 }
 
 static void
 queue_commit_entry(struct submission *s)
 {
-	const struct account	*a = s->r->acct;
-	struct qentry		*qe = &s->qe;
-	struct smtp_envelope	 env;
-	struct err		 e;
-	size_t			 i;
+	struct err	e;
 
-	make_envelope(s, &env);
-	qe->account = xstrdup(a->name);
-	qe->sender = xstrdup(s->sender);
-	for (i = 0; i < s->rcpts.n; i++)
-		addrlist_add(&qe->rcpts, s->rcpts.v[i]);
-	qe->envid = env.envid ? xstrdup(env.envid) : NULL;
-	qe->notify = env.dsn_notify ? xstrdup(env.dsn_notify) : NULL;
-	qe->ret = env.dsn_return ? xstrdup(env.dsn_return) : NULL;
-	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
-	qe->queued = qe->next = queue_now();
-	qe->eightbit = s->m.eightbit;
-	qe->size = (long long)s->m.size;
-	if (queue_commit(&s->q, qe, &e) == 0) {
+	if (queue_commit(&s->q, &s->qe, &e) == 0) {
 		s->queued = 1;
 		return;
 	}
-	fprintf(stderr, "outbox: %s; sending without the queue\n", e.msg);
-	queue_discard(&s->q, qe);
+	say_notice(s->r, "%s; sending without the queue", e.msg);
+	queue_discard(&s->q, &s->qe);
 }
 
-/* The exit code of the worst permanent recipient refusal, or 0. */
-static int
-perm_refusals(const struct submission *s)
+/* What the caller hears of the first attempt, before the verdict. */
+static void
+tell(void *arg, const struct qentry *qe, const struct outcome *o)
 {
-	struct err	worst = { ERR_NONE, "" };
-	size_t		i;
+	struct submission	*s = arg;
+	struct err		 one;
+	size_t			 i;
+	int			 worst_is_addr = 0;
 
-	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++) {
-		const struct rcpt_result *rr = &s->res.rcpt[i];
+	for (i = 0; i < qe->env.nrcpt; i++) {
+		const struct rcpt *r = &qe->env.rcpt[i];
 
-		if (rr->code >= 500 && worst.cls != ERR_ADDR)
-			worst.cls = smtp_reply_class(rr->code, rr->text,
-			    ERR_PERM);
+		if (!deliver_refused(r))
+			continue;
+		err_set(&one, smtp_reply_class(r->code, r->text, ERR_PERM),
+		    "RCPT TO:<%s>: %d %s", r->addr, r->code, r->text);
+		say_error(s->r, s->r->acct, &one);
+		/* For -bs: a bad address first, else the first given up. */
+		if (r->state == RCPT_FAILED && (!s->req->refusal[0] ||
+		    (one.cls == ERR_ADDR && !worst_is_addr)))
+			snprintf(s->req->refusal, sizeof(s->req->refusal), "%s",
+			    one.msg);
+		worst_is_addr |= r->state == RCPT_FAILED && one.cls == ERR_ADDR;
 	}
-	return err_exitcode(&worst);
-}
-
-/* What became of a queued message after the attempt. */
-static int
-queue_outcome(struct submission *s, int rv, int ex, const struct err *e)
-{
-	struct qentry	*qe = &s->qe;
-	struct err	 e2;
-	size_t		 i;
-	int		 temp = 0;
-
-	for (i = 0; s->res.rcpt != NULL && i < s->rcpts.n; i++)
-		temp |= s->res.rcpt[i].code / 100 == 4;
-	if (rv == 0 && !temp) {
-		if (queue_remove(&s->q, qe, &e2) == -1)
-			fprintf(stderr, "outbox: %s\n", e2.msg);
-		return ex;
-	}
-	if (rv == -1 && e->cls != ERR_TEMP) {
-		/*
-		 * The caller hears of it, unless it was already told all
-		 * is well (queue always): then the message goes to failed/.
-		 */
-		free(qe->error);
-		qe->error = xstrdup(e->msg);
-		if ((s->detached ? queue_fail(&s->q, qe, &e2) :
-		    queue_remove(&s->q, qe, &e2)) == -1)
-			fprintf(stderr, "outbox: %s\n", e2.msg);
-		return ex;
-	}
-	if (s->res.rcpt != NULL)
-		keep_rcpts(qe, &s->res, rv == 0);
-	qe->attempts = 1;
-	qe->next = queue_now() + queue_backoff(1);
-	free(qe->error);
-	qe->error = xstrdup(rv == 0 ? "some recipients were refused for now" :
-	    e->msg);
-	if (queue_update(&s->q, qe, &e2) == -1)
-		fprintf(stderr, "outbox: %s\n", e2.msg);
-	fprintf(stderr, "outbox: account %s: queued as %s; it will be sent "
-	    "again later, or now with outbox -q\n", s->r->acct->name, qe->id);
+	if (o->fate != FATE_DEFERRED || !o->kept)
+		return;
+	if (o->err.cls != ERR_NONE && !o->rcpts_refused)
+		say_error(s->r, s->r->acct, &o->err);
+	say_notice(s->r, "account %s: queued as %s; it will be sent again "
+	    "later, or now with outbox -q", s->r->acct->name, qe->id);
 	snprintf(s->req->queued_id, sizeof(s->req->queued_id), "%s", qe->id);
-	/* Recipients refused for good are not in the queue: that counts. */
-	return perm_refusals(s);
 }
 
+/*
+ * The first attempt, through the one delivery path; then what is due
+ * for the same account, on the same connection.
+ */
 static int
 submit(struct submission *s, struct err *e)
 {
-	struct smtp_params	 p;
-	struct smtp_envelope	 env;
-	struct smtp_session	*ss = NULL;
-	char			*pw;
-	int			 rv, ex, more;
+	struct deliver_params	dp;
+	struct deliver_filter	f;
+	struct delivery		d;
+	struct outcome		o;
+	int			more;
 
-	more = s->queued && queue_due(&s->q, s->r->acct->name, s->qe.id);
-	if ((rv = front_password(s->r, &pw, e)) == 0) {
-		front_smtp_params(s->r, &p);
-		p.password = pw;
-		make_envelope(s, &env);
-		memset(&s->res, 0, sizeof(s->res));
-		ss = smtp_open(&p, &s->res, e);
-		/* A cached OAuth token refused: once more with a fresh one. */
-		if (ss == NULL && front_auth_retry(s->r, &pw, e)) {
-			p.password = pw;
-			ss = smtp_open(&p, &s->res, e);
-		}
-		if (ss == NULL)
-			rv = -1;
-		else
-			rv = smtp_transaction(ss, &env, &s->m, !more, &s->res,
-			    e);
+	more = s->queued && queue_due(&s->q, s->r->acct->name, s->qe.id,
+	    queue_now());
+	if (!s->queued)
+		s->qe.fd = dup(s->m.fd);
+	front_deliver_params(s->r, &s->fs, &dp);
+	dp.caller_waits = !s->detached;
+	dp.start_ms = s->start;
+	dp.report = tell;
+	dp.report_arg = s;
+	deliver_begin(&d, &dp, s->queued ? &s->q : NULL, NULL);
+	deliver_entry(&d, &s->qe, !more, &o);
+	deliver_verdict(&d, &s->qe, &o, e);
+	if (more && o.fate == FATE_DELIVERED && d.s != NULL) {
+		memset(&f, 0, sizeof(f));
+		f.account = s->r->acct->name;
+		f.skip = s->qe.id;
+		dp.caller_waits = 0;
+		dp.start_ms = 0;
+		dp.report = flush_report;
+		dp.report_arg = s->r;
+		deliver_queue(&d, &f);
 	}
-	ex = report_rcpts(s);
-	if (rv == -1 && !s->res.rcpts_refused)
-		ex = fail(s->r, e, 1);
-	else if (rv == -1)
-		ex = err_exitcode(e);
-	if (s->queued)
-		ex = queue_outcome(s, rv, ex, e);
-	write_log(s, ex, rv == -1 ? e : NULL);
-	/* Then what is due for the same account, on the same connection. */
-	if (more && rv == 0 && smtp_reusable(ss))
-		flush_queue(s->r, &s->q, s->r->acct->name, ss, 0);
-	else
-		smtp_close(ss, &s->res);
-	secret_free(pw);
-	return ex;
-}
-
-static int
-stdout_writer(void *ctx, const void *p, size_t len, struct err *e)
-{
-	(void)ctx;
-	if (fwrite(p, 1, len, stdout) != len)
-		return err_sys(e, ERR_IO, "stdout");
-	return 0;
+	deliver_end(&d);
+	front_session_end(&s->fs);
+	return e->cls == ERR_NONE ? 0 : -1;
 }
 
 /* --dry-run: what a real send would put on the wire, without connecting. */
@@ -523,25 +418,26 @@ static int
 dry_run(struct submission *s, struct err *e)
 {
 	const struct account	*a = s->r->acct;
-	struct smtp_envelope	 env;
+	struct caps		 all = { ~0u, 0, "" };
+	char			 line[600];
 	size_t			 i;
 
-	make_envelope(s, &env);
+	make_entry(s);
 	printf("account %s, server %s:%s\n", a->name, acct_str(a, CF_HOST),
 	    acct_str(a, CF_PORT));
-	printf("MAIL FROM:<%s>%s%s%s%s%s\n", s->sender, s->m.eightbit ?
-	    " BODY=8BITMIME" : "", env.dsn_return ? " RET=" : "",
-	    env.dsn_return ? (strcmp(env.dsn_return, "headers") == 0 ?
-	    "HDRS" : "FULL") : "", env.envid ? " ENVID=" : "",
-	    env.envid ? env.envid : "");
-	for (i = 0; i < s->rcpts.n; i++)
-		printf("RCPT TO:<%s>%s%s\n", s->rcpts.v[i], env.dsn_notify ?
-		    " NOTIFY=" : "", env.dsn_notify ? env.dsn_notify : "");
+	if (smtp_mail_cmd(&all, &s->qe.env, &s->m, line, sizeof(line), e) == -1)
+		return -1;
+	printf("%s\n", line);
+	for (i = 0; i < s->qe.env.nrcpt; i++) {
+		smtp_rcpt_cmd(&all, &s->qe.env, &s->qe.env.rcpt[i], line,
+		    sizeof(line));
+		printf("%s\n", line);
+	}
 	printf("DATA (%lld bytes)\n", (long long)s->m.size);
 	if (msg_write_dotted(&s->m, stdout_writer, NULL, e) == -1)
-		return fail(s->r, e, 0);
+		return -1;
 	fflush(stdout);
-	return EX_OK;
+	return 0;
 }
 
 /* queue always: the caller is told at once; a child does the sending. */
@@ -591,7 +487,7 @@ int
 send_message(struct run *r, struct sendreq *req, struct err *e)
 {
 	struct submission	s;
-	int			ex;
+	int			rv = 0, forked = -1;
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
@@ -599,38 +495,35 @@ send_message(struct run *r, struct sendreq *req, struct err *e)
 	s.start = now_ms();
 	s.m.fd = -1;
 	s.qe.fd = -1;
-	req->queued_id[0] = '\0';
+	s.fs.r = r;
+	req->queued_id[0] = req->refusal[0] = '\0';
 	if (prepare(&s, e) == -1) {
 		if (s.spooling)
 			queue_discard(&s.q, &s.qe);
-		ex = fail(r, e, 0);
-		goto out;
-	}
-	if (req->dry_run) {
-		ex = dry_run(&s, e);
-		goto out;
-	}
-	if (s.spooling)
-		queue_commit_entry(&s);
-	if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE), "always") == 0) {
-		if ((s.detached = detach()) == 1) {
-			ex = EX_OK;
-			goto out;
+		rv = -1;
+	} else if (req->dry_run)
+		rv = dry_run(&s, e);
+	else {
+		make_entry(&s);
+		if (s.spooling)
+			queue_commit_entry(&s);
+		if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE),
+		    "always") == 0) {
+			forked = detach();
+			/* In the child the caller was told 0 already. */
+			s.detached = forked == 0;
 		}
-		s.detached = 1;
+		if (forked != 1 && (rv = submit(&s, e)) == -1)
+			r->blame = r->acct;
 	}
-	ex = submit(&s, e);
-out:
 	msg_free(&s.m);
 	addrlist_free(&s.rcpts);
-	smtp_result_free(&s.res);
 	free(s.sender);
 	free(s.from_hdr);
-	if (s.spooling) {
-		qentry_clear(&s.qe);
+	qentry_clear(&s.qe);
+	if (s.spooling)
 		queue_close(&s.q);
-	}
-	return ex;
+	return rv;
 }
 
 int
@@ -639,10 +532,10 @@ mode_send(struct run *r, struct err *e)
 	const struct opts	*o = r->o;
 	struct sendreq		 req;
 	off_t			 start;
-	int			 ex;
+	int			 rv;
 
 	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	memset(&req, 0, sizeof(req));
 	req.in = STDIN_FILENO;
 	req.from = o->from;
@@ -655,14 +548,14 @@ mode_send(struct run *r, struct err *e)
 	req.envid = o->envid;
 	req.dry_run = o->dry_run;
 	start = lseek(STDIN_FILENO, 0, SEEK_CUR);
-	ex = send_message(r, &req, e);
+	rv = send_message(r, &req, e);
 	/*
 	 * Not sent: leave a regular-file stdin where it was, for callers
 	 * such as bsd-mailx that save the message from it (dead.letter).
 	 */
-	if (ex != EX_OK && start != -1)
+	if (rv == -1 && start != -1)
 		lseek(STDIN_FILENO, start, SEEK_SET);
-	return ex;
+	return rv;
 }
 
 /* -bv: the envelope as it would be sent, with aliases resolved; no mail. */
@@ -674,10 +567,10 @@ mode_verify(struct run *r, struct err *e)
 	struct submission	 s;
 	struct sendreq		 req;
 	size_t			 i;
-	int			 ex = EX_OK;
+	int			 rv = 0;
 
 	if (front_account(r, e) == -1)
-		return fail(r, e, 0);
+		return -1;
 	a = r->acct;
 	memset(&s, 0, sizeof(s));
 	memset(&req, 0, sizeof(req));
@@ -687,7 +580,7 @@ mode_verify(struct run *r, struct err *e)
 	s.r = r;
 	s.req = &req;
 	if (choose_sender(&s, e) == -1 || collect_rcpts(&s, e) == -1)
-		ex = fail(r, e, 0);
+		rv = -1;
 	else {
 		printf("sender <%s>, account %s, server %s:%s\n", s.sender,
 		    a->name, acct_str(a, CF_HOST), acct_str(a, CF_PORT));
@@ -696,5 +589,5 @@ mode_verify(struct run *r, struct err *e)
 	}
 	addrlist_free(&s.rcpts);
 	free(s.sender);
-	return ex;
+	return rv;
 }

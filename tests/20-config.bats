@@ -384,6 +384,6 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	printf 'account default\nhost 127.0.0.1\nport 9\nfrom me@example.org\nset_date_header off\nset_msgid_header off\n' | rc
 	run --separate-stderr "$OUTBOX" -C "$RC" -t --dry-run < <(printf 'To: a@example.org\nBcc: b@example.org\nSubject: d\n\n.x\nend\n')
 	assert_success
-	assert_equal "$output" "$(printf 'account default, server 127.0.0.1:9\nMAIL FROM:<me@example.org>\nRCPT TO:<a@example.org>\nRCPT TO:<b@example.org>\nDATA (64 bytes)\nTo: a@example.org\r\nSubject: d\r\nFrom: me@example.org\r\n\r\n..x\r\nend\r\n.\r')"
+	assert_equal "$output" "$(printf 'account default, server 127.0.0.1:9\nMAIL FROM:<me@example.org> SIZE=64\nRCPT TO:<a@example.org>\nRCPT TO:<b@example.org>\nDATA (64 bytes)\nTo: a@example.org\r\nSubject: d\r\nFrom: me@example.org\r\n\r\n..x\r\nend\r\n.\r')"
 	assert_equal "$(find "$HOME" -name '*.env' | wc -l)" 0
 }
