@@ -225,6 +225,11 @@ write_config() {
 	cat >"$dir/postfix/vmailbox" <<-'EOF'
 		bob@example.org bob/
 	EOF
+	# Refused at RCPT whatever the client: later@ for now, never@ for good
+	cat >"$dir/postfix/rcpt_access" <<-'EOF'
+		later@example.org 451 4.7.1 later@example.org: try again later
+		never@example.org 550 5.7.1 never@example.org: refused for good
+	EOF
 
 	cat >"$dir/postfix/main.cf" <<-EOF
 		# outbox test bed: private Postfix instance, loopback only, no DNS, no relay
@@ -278,7 +283,10 @@ write_config() {
 		smtpd_sasl_auth_enable = yes
 		smtpd_tls_auth_only = yes
 		smtpd_relay_restrictions = permit_sasl_authenticated, reject
-		smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+		# two recipients the server always refuses, for partial refusals
+		smtpd_recipient_restrictions =
+		    check_recipient_access texthash:$dir/postfix/rcpt_access,
+		    permit_sasl_authenticated, reject
 
 		# TLS (the -o options in master.cf pick the level per port)
 		smtpd_tls_security_level = encrypt
@@ -380,7 +388,7 @@ write_config() {
 	EOF
 	# Postfix re-reads a table or main.cf written less than ~2 s ago (300 ms
 	# naps until its mtime is in the past). Backdate them to skip the wait.
-	touch -d "@$((EPOCHSECONDS - 60))" "$dir"/postfix/{main.cf,master.cf,vmailbox}
+	touch -d "@$((EPOCHSECONDS - 60))" "$dir"/postfix/{main.cf,master.cf,vmailbox,rcpt_access}
 }
 
 # print the logs, stop whatever did start, fail
