@@ -262,7 +262,7 @@ front_deliver_params(struct run *r, struct front_session *fs,
 	dp->lifetime = (long long)acct_int(a, CF_QUEUE_LIFETIME) * 86400;
 	dp->logfile = acct_str(a, CF_LOGFILE);
 	dp->logtime = acct_str(a, CF_LOGFILE_TIME_FORMAT);
-	dp->syslog = acct_str(a, CF_SYSLOG);
+	dp->syslog = acct_on(a, CF_SYSLOG) ? acct_str(a, CF_SYSLOG) : NULL;
 	dp->open = front_open;
 	dp->open_arg = fs;
 	dp->report = flush_report;
@@ -322,7 +322,7 @@ mode_pretend(struct run *r, FILE *out, struct err *e)
 		    where);
 	}
 	fprintf(out, "    %-24s = %s\n", "(EHLO domain)", r->helo);
-	if (strcmp(acct_str(a, CF_AUTH), "off") != 0) {
+	if (acct_on(a, CF_AUTH)) {
 		memset(&q, 0, sizeof(q));
 		q.password = acct_str(a, CF_PASSWORD);
 		q.passwordeval = acct_str(a, CF_PASSWORDEVAL);

@@ -198,10 +198,14 @@ make_from_header(struct submission *s)
 static enum hdrmode
 hdrmode(const struct account *a, enum cfkey k)
 {
-	const char	*v = acct_str(a, k);
-
-	return strcmp(v, "off") == 0 ? HDR_OFF : strcmp(v, "on") == 0 ?
-	    HDR_ON : HDR_AUTO;
+	switch (acct_enum(a, k)) {
+	case CF_AUTO_ON:
+		return HDR_ON;
+	case CF_AUTO_OFF:
+		return HDR_OFF;
+	default:
+		return HDR_AUTO;
+	}
 }
 
 static int
@@ -288,7 +292,7 @@ queue_start(struct submission *s)
 {
 	struct err	e;
 
-	if (strcmp(acct_str(s->r->acct, CF_QUEUE), "off") == 0)
+	if (acct_enum(s->r->acct, CF_QUEUE) == CF_QUEUE_OFF)
 		return;
 	if (open_queue(&s->q, &e) == 0) {
 		if (queue_spool(&s->q, &s->qe, &e) == 0) {
@@ -307,7 +311,6 @@ make_entry(struct submission *s)
 	const struct account	*a = s->r->acct;
 	struct qentry		*qe = &s->qe;
 	struct envelope		*env = &qe->env;
-	const char		*v;
 	size_t			 i;
 
 	qe->account = xstrdup(a->name);
@@ -316,10 +319,10 @@ make_entry(struct submission *s)
 		env_add_rcpt(env, s->rcpts.v[i]);
 	if (s->req->envid != NULL)
 		env->envid = xstrdup(s->req->envid);
-	if ((v = acct_str(a, CF_DSN_NOTIFY)) != NULL && strcmp(v, "off") != 0)
-		env->notify = xstrdup(v);
-	if ((v = acct_str(a, CF_DSN_RETURN)) != NULL && strcmp(v, "off") != 0)
-		env->ret = xstrdup(v);
+	if (acct_on(a, CF_DSN_NOTIFY))
+		env->notify = xstrdup(acct_str(a, CF_DSN_NOTIFY));
+	if (acct_on(a, CF_DSN_RETURN))
+		env->ret = xstrdup(acct_str(a, CF_DSN_RETURN));
 	env->all_or_nothing = acct_on(a, CF_ALL_OR_NOTHING);
 	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
 	qe->queued = qe->next = queue_now();
@@ -507,8 +510,8 @@ send_message(struct run *r, struct sendreq *req, struct err *e)
 		make_entry(&s);
 		if (s.spooling)
 			queue_commit_entry(&s);
-		if (s.queued && strcmp(acct_str(r->acct, CF_QUEUE),
-		    "always") == 0) {
+		if (s.queued && acct_enum(r->acct, CF_QUEUE) ==
+		    CF_QUEUE_ALWAYS) {
 			forked = detach();
 			/* In the child the caller was told 0 already. */
 			s.detached = forked == 0;

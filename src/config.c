@@ -350,9 +350,64 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 	return NULL;
 }
 
+static const char *const auto_words[] = { "auto", "on", "off", NULL };
+static const char *const queue_words[] = { "off", "on", "always", NULL };
+
+static long
+word_index(const char *const *words, const char *v)
+{
+	long	i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (strcmp(words[i], v) == 0)
+			return i;
+	return 0;
+}
+
+static long
+port_number(const char *v)
+{
+	static const struct {
+		const char	*name;
+		long		 port;
+	} names[] = { { "smtp", 25 }, { "submission", 587 }, { "smtps", 465 } };
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i].name) == 0)
+			return names[i].port;
+	return strtol(v, NULL, 10);
+}
+
+/* The value of a validated setting, typed for the places that use it. */
+static long
+typed(enum cfkey key, const char *v)
+{
+	size_t	i;
+
+	for (i = 0; i < NROWS && cftab[i].key != key; i++)
+		;
+	if (i == NROWS)
+		return 1;
+	switch (cftab[i].type) {
+	case T_PORT:
+		return port_number(v);
+	case T_INT:
+	case T_TIMEOUT:
+		return strcmp(v, "off") == 0 ? 0 : strtol(v, NULL, 10);
+	case T_AUTO:
+		return word_index(auto_words, v);
+	case T_QUEUE:
+		return word_index(queue_words, v);
+	default:
+		return strcmp(v, "off") != 0;
+	}
+}
+
 static void
 acct_put(struct account *a, enum cfkey key, char *val, const struct origin *o)
 {
+	a->num[key] = val != NULL ? typed(key, val) : 0;
 	if (key == CF_PASSWORD || key == CF_OAUTH_CLIENT_SECRET)
 		secret_free(a->val[key]);
 	else
@@ -891,19 +946,19 @@ acct_str(const struct account *a, enum cfkey key)
 int
 acct_on(const struct account *a, enum cfkey key)
 {
-	const char *v = a->val[key];
-
-	return v != NULL && strcmp(v, "off") != 0;
+	return a->val[key] != NULL && a->num[key] != 0;
 }
 
 int
 acct_int(const struct account *a, enum cfkey key)
 {
-	const char *v = a->val[key];
+	return a->val[key] != NULL ? (int)a->num[key] : 0;
+}
 
-	if (v == NULL || strcmp(v, "off") == 0)
-		return 0;
-	return atoi(v);
+int
+acct_enum(const struct account *a, enum cfkey key)
+{
+	return a->val[key] != NULL ? (int)a->num[key] : 0;
 }
 
 void
@@ -946,8 +1001,7 @@ account_resolve(struct account *a, struct err *e)
 	 * Port 465 is implicit TLS, loopback or not: STARTTLS or plaintext
 	 * there would wait out the greeting timeout.
 	 */
-	smtps = a->val[CF_PORT] != NULL && (strcmp(a->val[CF_PORT], "465") == 0 ||
-	    strcmp(a->val[CF_PORT], "smtps") == 0);
+	smtps = acct_int(a, CF_PORT) == 465;
 	set_default(a, CF_TLS, host_is_loopback(host) && !smtps ? "off" : "on");
 	set_default(a, CF_TLS_STARTTLS, smtps ? "off" : "on");
 	tls = acct_on(a, CF_TLS);

@@ -36,8 +36,13 @@ struct account {
 	char		*name;
 	struct origin	 decl;
 	char		*val[CF_NKEYS];
+	long		 num[CF_NKEYS];	/* the value typed, when it is set */
 	struct origin	 org[CF_NKEYS];
 };
+
+/* The typed values of the commands that choose among words. */
+enum cf_auto { CF_AUTO_AUTO, CF_AUTO_ON, CF_AUTO_OFF };	/* set_*_header */
+enum cf_queue { CF_QUEUE_OFF, CF_QUEUE_ON, CF_QUEUE_ALWAYS };	/* queue */
 
 struct config {
 	struct account	**acct;
@@ -92,9 +97,15 @@ int	 account_set(struct account *, const char *cmd, const char *val,
  */
 int	 account_resolve(struct account *, struct err *);
 
+/*
+ * A value as given (NULL: not set); whether it is set and not off; as a
+ * number (a count, seconds, a port; 0 when not set or off); as one of
+ * the cf_* enums above.  Values are typed once, when they are set.
+ */
 const char	*acct_str(const struct account *, enum cfkey);
 int		 acct_on(const struct account *, enum cfkey);
 int		 acct_int(const struct account *, enum cfkey);
+int		 acct_enum(const struct account *, enum cfkey);
 const char	*cfkey_name(enum cfkey);
 /* Describe where a value came from, e.g. "config:12" or "default". */
 void		 origin_str(const struct origin *, char *, size_t);

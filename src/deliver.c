@@ -100,8 +100,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 	struct err			 v;
 	size_t				 i;
 
-	if (p->logfile == NULL && (p->syslog == NULL ||
-	    strcmp(p->syslog, "off") == 0))
+	if (p->logfile == NULL && p->syslog == NULL)
 		return;
 	for (i = 0; i < qe->env.nrcpt; i++)
 		if (qe->env.rcpt[i].tried)

@@ -44,7 +44,7 @@ struct deliver_params {
 	long long	 start_ms;	/* for the log's duration; 0: now */
 	const char	*logfile;	/* the log line: NULL for none */
 	const char	*logtime;
-	const char	*syslog;
+	const char	*syslog;	/* NULL: none; "on" or a facility */
 	/* Open an authenticated session; NULL with e set when it fails. */
 	struct smtp_session *(*open)(void *arg, struct smtp_result *,
 		    struct err *);
