@@ -33,6 +33,7 @@ struct conn {
 	int				 fd;
 	int				 timeout_ms;
 	int				 final_ms;	/* waiting for the data's reply */
+	int				 timed_out;	/* the last read did */
 	long long			 session_end;	/* 0: none */
 	int				 waits;
 	int				 last_was_write;
@@ -645,7 +646,9 @@ fill(struct conn *c, long long deadline, struct err *e)
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
 		quickack(c->fd);
-		if ((deadline && left <= 0) || poll(&pfd, 1, (int)left) == 0)
+		c->timed_out = (deadline && left <= 0) ||
+		    poll(&pfd, 1, (int)left) == 0;
+		if (c->timed_out)
 			return err_set(e, ERR_TEMP, "timed out waiting for the "
 			    "server%s", deadline == c->session_end ?
 			    " (session_timeout)" : "");
@@ -655,12 +658,19 @@ fill(struct conn *c, long long deadline, struct err *e)
 		err_set(e, ERR_TEMP, "the server closed the connection");
 		return -2;	/* the end of the stream */
 	}
-	if (n < 0)
+	if (n < 0) {
+		c->timed_out = errno == EAGAIN || errno == ETIMEDOUT;
 		return err_set(e, ERR_TEMP, "reading from the server: %s",
-		    errno == EAGAIN || errno == ETIMEDOUT ? "timed out" :
-		    strerror(errno));
+		    c->timed_out ? "timed out" : strerror(errno));
+	}
 	c->rlen += (size_t)n;
 	return 0;
+}
+
+int
+conn_timed_out(const struct conn *c)
+{
+	return c->timed_out;
 }
 
 void

@@ -78,6 +78,8 @@ ssize_t	 conn_read(struct conn *, void *, size_t, struct err *);
  * session_timeout does not count; 0 goes back to the usual limits.
  */
 void	 conn_final_wait(struct conn *, int ms);
+/* Did the last read fail because the server said nothing in time? */
+int	 conn_timed_out(const struct conn *);
 /* Bytes received but not yet read by conn_getline. */
 size_t	 conn_pending(const struct conn *);
 /* Queue bytes for sending; sent when the buffer fills or on conn_flush. */

@@ -86,38 +86,38 @@ struct sasl {
 /* SCRAM: more PBKDF2 rounds than this is a server wasting our time. */
 #define SCRAM_ITER_MAX	1000000UL
 
-/* Strongest first.  Mechanisms that reveal the password come last. */
-static const struct {
-	const char	*name;
-	int		 needs_cb;
-	int		 sends_password;
-} prefs[] = {
-	{ "SCRAM-SHA-256-PLUS",	1, 0 },
-	{ "SCRAM-SHA-1-PLUS",	1, 0 },
-	{ "SCRAM-SHA-256",	0, 0 },
-	{ "SCRAM-SHA-1",	0, 0 },
-	{ "PLAIN",		0, 1 },
-	{ "LOGIN",		0, 1 },
-	{ "CRAM-MD5",		0, 1 },	/* weak: treat as if it revealed it */
+/*
+ * What outbox knows of each mechanism, in the order "auth on" picks them:
+ * strongest first, those that reveal the password last; those with no
+ * rank are used only when named.
+ */
+static const struct sasl_mech mechs[] = {
+	/* name			rank cb secret initial one_step ours */
+	{ "SCRAM-SHA-256-PLUS",	1,   1, 0,     1,      0,       0 },
+	{ "SCRAM-SHA-1-PLUS",	2,   1, 0,     1,      0,       0 },
+	{ "SCRAM-SHA-256",	3,   0, 0,     1,      0,       0 },
+	{ "SCRAM-SHA-1",	4,   0, 0,     1,      0,       0 },
+	{ "PLAIN",		5,   0, 1,     1,      1,       0 },
+	{ "LOGIN",		6,   0, 1,     0,      0,       0 },
+	/* weak: treated as if it revealed the password */
+	{ "CRAM-MD5",		7,   0, 1,     0,      0,       0 },
+	{ "EXTERNAL",		0,   0, 0,     1,      1,       0 },
+	{ "GSSAPI",		0,   0, 0,     1,      0,       0 },
+	/* a bearer token is a password */
+	{ "XOAUTH2",		0,   0, 1,     1,      0,       1 },
+	{ "OAUTHBEARER",	0,   0, 1,     1,      0,       1 },
 };
 
-#define NPREFS	(sizeof(prefs) / sizeof(prefs[0]))
+#define NMECHS	(sizeof(mechs) / sizeof(mechs[0]))
 
-/* Mechanisms that can be named with auth but are not picked by "auth on". */
-static const char *const others[] = { "EXTERNAL", "GSSAPI", "XOAUTH2",
-    "OAUTHBEARER", NULL };
-
-static const char *
-canonical(const char *want)
+const struct sasl_mech *
+sasl_mech(const char *name)
 {
 	size_t	i;
 
-	for (i = 0; i < NPREFS; i++)
-		if (strcasecmp(prefs[i].name, want) == 0)
-			return prefs[i].name;
-	for (i = 0; others[i] != NULL; i++)
-		if (strcasecmp(others[i], want) == 0)
-			return others[i];
+	for (i = 0; i < NMECHS; i++)
+		if (strcasecmp(mechs[i].name, name) == 0)
+			return &mechs[i];
 	return NULL;
 }
 
@@ -136,49 +136,36 @@ offered_has(const char *offered, const char *mech)
 	return 0;
 }
 
-static int
-reveals_password(const char *mech)
-{
-	size_t	i;
-
-	if (strcasecmp(mech, "XOAUTH2") == 0 ||
-	    strcasecmp(mech, "OAUTHBEARER") == 0)
-		return 1;		/* a bearer token is a password */
-	for (i = 0; i < NPREFS; i++)
-		if (strcasecmp(prefs[i].name, mech) == 0)
-			return prefs[i].sends_password;
-	return 0;
-}
-
 int
 sasl_choose(const char *offered, const char *want, int encrypted,
     int have_cb, const char **mech, struct err *e)
 {
-	const char	*name;
-	size_t		 i;
+	const struct sasl_mech	*m;
+	size_t			 i;
 
 	if (strcmp(want, "on") != 0) {
-		if ((name = canonical(want)) == NULL)
+		if ((m = sasl_mech(want)) == NULL)
 			return err_set(e, ERR_CONFIG, "auth %s is not supported "
 			    "yet", want);
-		if (!encrypted && reveals_password(name))
+		if (!encrypted && m->sends_secret)
 			return err_set(e, ERR_CONFIG, "auth %s would send the "
 			    "password unencrypted; outbox refuses (turn on tls)",
 			    want);
-		if (!offered_has(offered, name))
+		if (!offered_has(offered, m->name))
 			return err_set(e, ERR_PERM, "the server does not offer "
-			    "AUTH %s (it offers: %s)", name, *offered ?
+			    "AUTH %s (it offers: %s)", m->name, *offered ?
 			    offered : "nothing");
-		*mech = name;
+		*mech = m->name;
 		return 0;
 	}
-	for (i = 0; i < NPREFS; i++) {
-		if (prefs[i].needs_cb && !have_cb)
+	/* The table is in rank order. */
+	for (i = 0; i < NMECHS && mechs[i].rank != 0; i++) {
+		if (mechs[i].needs_cb && !have_cb)
 			continue;
-		if (prefs[i].sends_password && !encrypted)
+		if (mechs[i].sends_secret && !encrypted)
 			continue;
-		if (offered_has(offered, prefs[i].name)) {
-			*mech = prefs[i].name;
+		if (offered_has(offered, mechs[i].name)) {
+			*mech = mechs[i].name;
 			return 0;
 		}
 	}
@@ -188,13 +175,6 @@ sasl_choose(const char *offered, const char *want, int encrypted,
 	return err_set(e, ERR_PERM, "no usable authentication mechanism: the "
 	    "server offers %s%s", offered, encrypted ? "" :
 	    " and the connection is not encrypted");
-}
-
-int
-sasl_initial_response(const char *mech)
-{
-	return strcasecmp(mech, "LOGIN") != 0 &&
-	    strcasecmp(mech, "CRAM-MD5") != 0;
 }
 
 /*
@@ -279,7 +259,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 	struct sasl	*s = xcalloc(1, sizeof(*s));
 	int		 rv;
 
-	if (strcmp(mech, "XOAUTH2") == 0 || strcmp(mech, "OAUTHBEARER") == 0) {
+	if (sasl_mech(mech) != NULL && sasl_mech(mech)->ours) {
 		s->bearer = strcmp(mech, "XOAUTH2") == 0 ? 1 : 2;
 		s->user = xstrdup(c->user ? c->user : "");
 		s->token = xstrdup(c->password ? c->password : "");

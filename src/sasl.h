@@ -25,8 +25,20 @@ struct sasl_creds {
  */
 int	 sasl_choose(const char *offered, const char *want, int encrypted,
 	    int have_cb, const char **mech, struct err *);
-/* Is mech client-first, so its first message goes with AUTH? */
-int	 sasl_initial_response(const char *mech);
+/* What outbox knows of a mechanism: one table, in src/sasl.c. */
+struct sasl_mech {
+	const char	*name;
+	int		 rank;		/* order for "auth on"; 0: only named */
+	int		 needs_cb;	/* channel binding (-PLUS) */
+	int		 sends_secret;	/* reveals the password or token: TLS */
+	int		 initial;	/* client-first: its first message goes
+					   with AUTH */
+	int		 one_step;	/* done in that message: may be pipelined */
+	int		 ours;		/* done here, not by libgsasl */
+};
+
+/* The mechanism called name (any case), or NULL if outbox has none. */
+const struct sasl_mech *sasl_mech(const char *name);
 int	 sasl_start(struct sasl **, const char *mech, const struct sasl_creds *,
 	    struct err *);
 /*

@@ -374,13 +374,6 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 	    "%d steps", mech, AUTH_STEPS_MAX);
 }
 
-/* Mechanisms done in one message, the server's 235 or refusal. */
-static int
-one_step(const char *mech)
-{
-	return strcmp(mech, "PLAIN") == 0 || strcmp(mech, "EXTERNAL") == 0;
-}
-
 static int
 do_auth(struct smtp_session *s, struct err *e)
 {
@@ -412,7 +405,7 @@ do_auth(struct smtp_session *s, struct err *e)
 	free(cb);
 	if (rv == -1)
 		return -1;
-	if (sasl_initial_response(mech)) {
+	if (sasl_mech(mech)->initial) {
 		if ((rv = sasl_step(sasl, "", &out, e)) != -1)
 			rv = send_cmd(s, HIDE_ARGS, e, "AUTH %s %s", mech,
 			    out && *out ? out : "=");
@@ -423,7 +416,8 @@ do_auth(struct smtp_session *s, struct err *e)
 	 * A one-step mechanism with PIPELINING: its reply is read with the
 	 * envelope's (RFC 4954 section 4), a round trip less.
 	 */
-	if (rv != -1 && one_step(mech) && (s->caps.flags & CAP_PIPELINING))
+	if (rv != -1 && sasl_mech(mech)->one_step &&
+	    (s->caps.flags & CAP_PIPELINING))
 		s->auth_pending = mech;
 	else if (rv != -1)
 		rv = auth_reply(s, sasl, mech, e);
@@ -452,8 +446,7 @@ session_open(struct smtp_session *s, struct err *e)
 	snprintf(s->cmd, sizeof(s->cmd), "greeting");
 	if (read_reply(s, &r, NULL, e) == -1) {
 		/* A silent server may be waiting for a TLS handshake. */
-		if (!(p->tls && !p->starttls) && e->cls == ERR_TEMP &&
-		    strstr(e->msg, "timed out") != NULL)
+		if (!(p->tls && !p->starttls) && conn_timed_out(s->c))
 			err_prefix(e, "no greeting (%s implicit TLS? then set "
 			    "%s'tls_starttls off')", p->port == 465 ?
 			    "port 465 expects" : "does this port expect",
