@@ -197,6 +197,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	/* RFC 5321 section 4.5.3.2.6: 10 minutes for the data's reply. */
 	p->data_timeout_ms = p->timeout_ms > DATA_WAIT_MS ? p->timeout_ms :
 	    DATA_WAIT_MS;
+	p->lmtp = acct_enum(a, CF_PROTOCOL) == CF_PROTO_LMTP;
 	p->tls = acct_on(a, CF_TLS);
 	p->starttls = acct_on(a, CF_TLS_STARTTLS);
 	p->tlsp.hostname = acct_str(a, CF_TLS_HOST_OVERRIDE) ?

@@ -28,7 +28,7 @@ fmt_time(long long t, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
 }
 
-/* The recipients still to deliver; in failed/, those given up. */
+/* The recipients still to deliver; in failed/, those not delivered. */
 static void
 print_rcpts(const struct qentry *qe, FILE *out)
 {
@@ -38,7 +38,7 @@ print_rcpts(const struct qentry *qe, FILE *out)
 	for (i = 0; i < qe->env.nrcpt; i++) {
 		const struct rcpt *r = &qe->env.rcpt[i];
 
-		if (qe->failed ? r->state != RCPT_FAILED : !rcpt_todo(r))
+		if (qe->failed ? r->state == RCPT_SENT : !rcpt_todo(r))
 			continue;
 		fprintf(out, "%s <%s>", n++ ? "," : "", r->addr);
 	}
@@ -70,7 +70,6 @@ mode_mailq(struct run *r, struct err *e)
 	size_t		 n, nf, i;
 	long long	 now = queue_now();
 
-	(void)r;
 	if (open_queue(&q, e) == -1)
 		return -1;
 	if (queue_list(&q, 0, &v, &n, e) == -1 ||
@@ -78,6 +77,9 @@ mode_mailq(struct run *r, struct err *e)
 		queue_close(&q);
 		return -1;
 	}
+	if (q.unreadable[0])
+		say_notice(r, "queue entry %s: cannot read its envelope; left "
+		    "alone", q.unreadable);
 	if (n + nf == 0)
 		printf("Mail queue is empty\n");
 	for (i = 0; i < n; i++)
@@ -113,14 +115,16 @@ flush_report(void *arg, const struct qentry *qe, const struct outcome *o)
 	const struct run	*r = arg;
 	const struct account	*a = r->acct;
 	const char		*what;
+	struct err		 one;
 	size_t			 i;
 
+	if (o->log_err.cls != ERR_NONE)
+		say_notice(r, "%s", o->log_err.msg);
 	for (i = 0; i < qe->env.nrcpt; i++) {
 		const struct rcpt *rc = &qe->env.rcpt[i];
 
-		if (deliver_refused(rc) && rc->state == RCPT_FAILED)
-			say_notice(r, "%s: RCPT TO:<%s>: %d %s", qe->id,
-			    rc->addr, rc->code, rc->text);
+		if (deliver_refused(rc, &one) && rc->state == RCPT_FAILED)
+			say_notice(r, "%s: %s", qe->id, one.msg);
 	}
 	what = o->fate == FATE_DELIVERED ? "delivered" :
 	    o->fate == FATE_DEFERRED ? "deferred" : "failed";
@@ -155,6 +159,9 @@ flush_accounts(struct run *r, struct queue *q, struct delivery *total)
 
 	if (queue_list(q, 0, &v, &n, &e) == -1)
 		return;
+	if (q->unreadable[0])
+		say_notice(r, "queue entry %s: cannot read its envelope; left "
+		    "alone", q->unreadable);
 	memset(&f, 0, sizeof(f));
 	f.id = r->o->flush_id;
 	f.force = !r->o->flush_due;

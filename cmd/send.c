@@ -352,13 +352,13 @@ tell(void *arg, const struct qentry *qe, const struct outcome *o)
 	size_t			 i;
 	int			 worst_is_addr = 0;
 
+	if (o->log_err.cls != ERR_NONE)
+		say_notice(s->r, "%s", o->log_err.msg);
 	for (i = 0; i < qe->env.nrcpt; i++) {
 		const struct rcpt *r = &qe->env.rcpt[i];
 
-		if (!deliver_refused(r))
+		if (!deliver_refused(r, &one))
 			continue;
-		err_set(&one, smtp_reply_class(r->code, r->text, ERR_PERM),
-		    "RCPT TO:<%s>: %d %s", r->addr, r->code, r->text);
 		say_error(s->r, s->r->acct, &one);
 		/* For -bs: a bad address first, else the first given up. */
 		if (r->state == RCPT_FAILED && (!s->req->refusal[0] ||

@@ -91,7 +91,7 @@ _outbox()
 	--syslog)
 		[[ $eq ]] && vals="on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2
 		    LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7" ;;
-	--protocol) vals="smtp" ;;
+	--protocol) vals="smtp lmtp" ;;
 	--timeout | --session-timeout) vals="off" ;;
 	-N | --dsn-notify) vals="never success failure delay off" ;;
 	-R) vals="hdrs full" ;;

@@ -75,7 +75,7 @@ complete -c outbox -l host -x -a '(__fish_print_hostnames)' -d 'SMTP server'
 complete -c outbox -l port -x -a '587 465 25' -d 'Server port'
 complete -c outbox -l timeout -x -a 'off 60' -d 'Network timeout'
 complete -c outbox -l session-timeout -x -a 'off 600' -d 'Bound on a whole session'
-complete -c outbox -l protocol -x -a smtp -d Protocol
+complete -c outbox -l protocol -x -a 'smtp lmtp' -d Protocol
 complete -c outbox -l domain -x -d 'EHLO argument'
 complete -c outbox -l auth -f -a 'on off plain login cram-md5 scram-sha-1 scram-sha-1-plus scram-sha-256 scram-sha-256-plus external gssapi' -d Authenticate
 complete -c outbox -l user -x -d 'Login name'

@@ -28,7 +28,7 @@ enum cftype {
 	T_AUTO,		/* auto|on|off */
 	T_DSN_NOTIFY,	/* off|never|success,failure,delay */
 	T_DSN_RETURN,	/* off|headers|full */
-	T_PROTOCOL,	/* smtp */
+	T_PROTOCOL,	/* smtp|lmtp */
 	T_FINGERPRINT,	/* hex bytes with colons, or sha256//BASE64 */
 	T_SYSLOG,	/* on|off|LOG_FACILITY */
 	T_QUEUE,	/* off|on|always */
@@ -318,13 +318,8 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 			return xstrdup(v);
 		break;
 	case T_PROTOCOL:
-		if (strcmp(v, "smtp") == 0)
+		if (strcmp(v, "smtp") == 0 || strcmp(v, "lmtp") == 0)
 			return xstrdup(v);
-		if (strcmp(v, "lmtp") == 0) {
-			err_set(e, ERR_CONFIG, "protocol lmtp is not supported: "
-			    "outbox submits to SMTP servers only");
-			return NULL;
-		}
 		break;
 	case T_FINGERPRINT:
 		if (*v == '\0' || valid_fingerprint(v))
@@ -352,6 +347,7 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 
 static const char *const auto_words[] = { "auto", "on", "off", NULL };
 static const char *const queue_words[] = { "off", "on", "always", NULL };
+static const char *const protocol_words[] = { "smtp", "lmtp", NULL };
 
 static long
 word_index(const char *const *words, const char *v)
@@ -399,6 +395,8 @@ typed(enum cfkey key, const char *v)
 		return word_index(auto_words, v);
 	case T_QUEUE:
 		return word_index(queue_words, v);
+	case T_PROTOCOL:
+		return word_index(protocol_words, v);
 	default:
 		return strcmp(v, "off") != 0;
 	}

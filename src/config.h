@@ -43,6 +43,7 @@ struct account {
 /* The typed values of the commands that choose among words. */
 enum cf_auto { CF_AUTO_AUTO, CF_AUTO_ON, CF_AUTO_OFF };	/* set_*_header */
 enum cf_queue { CF_QUEUE_OFF, CF_QUEUE_ON, CF_QUEUE_ALWAYS };	/* queue */
+enum cf_protocol { CF_PROTO_SMTP, CF_PROTO_LMTP };		/* protocol */
 
 struct config {
 	struct account	**acct;

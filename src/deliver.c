@@ -41,9 +41,9 @@ state_of_reply(int code)
 }
 
 /*
- * Each recipient still to do, after the attempt: its own refusal decides
- * for it; one the server accepted (or never heard of) follows the
- * transaction.  A session that failed before MAIL leaves them as they were.
+ * Each recipient still to do, after the attempt: its own refusal (or,
+ * with LMTP, its own reply to the data) decides for it; one the server
+ * accepted (or never heard of) follows the transaction.  A session that failed before MAIL leaves them as they were.
  */
 static int
 settle_rcpts(struct envelope *env, int rv, const struct err *e,
@@ -56,7 +56,7 @@ settle_rcpts(struct envelope *env, int rv, const struct err *e,
 
 		if (!rcpt_todo(r) || (rv == -1 && res->stage == STAGE_SESSION))
 			continue;
-		if (r->tried && (rv == 0 || r->code >= 400)) {
+		if (r->tried && (rv == 0 || r->code >= 400 || r->replied)) {
 			r->state = state_of_reply(r->code);
 			continue;
 		}
@@ -92,7 +92,7 @@ entry_fate(const struct delivery *d, const struct qentry *qe, int rv,
 
 static void
 write_log(const struct delivery *d, const struct qentry *qe,
-    const struct outcome *o, long long start)
+    struct outcome *o, long long start)
 {
 	const struct deliver_params	*p = d->p;
 	struct logrec			 l;
@@ -123,7 +123,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 	l.ms = now_ms() - start;
 	l.exitcode = err_exitcode(&v);
 	l.error = o->err.cls != ERR_NONE ? o->err.msg : NULL;
-	log_message(p->logfile, p->logtime, p->syslog, &l);
+	log_message(p->logfile, p->logtime, p->syslog, &l, &o->log_err);
 	buf_free(&rc);
 }
 
@@ -171,15 +171,15 @@ count(struct delivery *d, const struct outcome *o)
 		d->delivered++;
 }
 
-/* Settle, tell, log and count an outcome. */
+/* Settle, log, tell and count an outcome. */
 static void
 conclude(struct delivery *d, struct qentry *qe, struct outcome *o,
     long long start)
 {
 	settle_entry(d, qe, o);
+	write_log(d, qe, o, start);
 	if (d->p->report != NULL)
 		d->p->report(d->p->report_arg, qe, o);
-	write_log(d, qe, o, start);
 	count(d, o);
 }
 
@@ -336,9 +336,14 @@ deliver_orphans(struct delivery *d, const struct deliver_filter *f,
 }
 
 int
-deliver_refused(const struct rcpt *r)
+deliver_refused(const struct rcpt *r, struct err *e)
 {
-	return r->tried && r->code >= 400;
+	if (!r->tried || r->code < 400)
+		return 0;
+	err_set(e, smtp_reply_class(r->code, r->text, ERR_PERM), "%s<%s>: %d %s",
+	    r->replied ? "end of data for " : "RCPT TO:", r->addr, r->code,
+	    r->text);
+	return 1;
 }
 
 /* The worst recipient given up on: a bad address (67) over the rest (69). */

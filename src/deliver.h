@@ -27,6 +27,7 @@ struct outcome {
 	int		 kept;		/* the entry is in the queue or failed/ */
 	int		 untried;	/* no attempt: expired, or no account */
 	int		 gave_up;	/* recipients given up in this attempt */
+	struct err	 log_err;	/* the log line could not be written */
 };
 
 struct deliver_params {
@@ -104,7 +105,10 @@ void	 deliver_end(struct delivery *);
  */
 void	 deliver_verdict(const struct delivery *, const struct qentry *,
 	    const struct outcome *, struct err *);
-/* Is the reply to a recipient one to tell the caller about? */
-int	 deliver_refused(const struct rcpt *);
+/*
+ * Was the recipient refused in this attempt?  Then e says so, in the
+ * words the caller sees ("RCPT TO:<a>: 550 ...").
+ */
+int	 deliver_refused(const struct rcpt *, struct err *);
 
 #endif

@@ -18,6 +18,7 @@ struct rcpt {
 	int		 code;		/* the last reply's code; 0: none */
 	char		 text[RCPT_TEXT_MAX];	/* that reply, sanitised */
 	int		 tried;		/* RCPT sent in this attempt */
+	int		 replied;	/* LMTP: the data's reply is its own */
 };
 
 /*

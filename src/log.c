@@ -98,14 +98,15 @@ facility(const char *s)
 	return LOG_MAIL;
 }
 
-static void
-to_file(const char *path, const char *timefmt, const struct buf *line)
+static int
+to_file(const char *path, const char *timefmt, const struct buf *line,
+    struct err *e)
 {
 	struct buf	out = { 0 };
 	char		ts[128];
 	time_t		now = time(NULL);
 	struct tm	tm;
-	int		fd;
+	int		fd, rv = 0;
 
 	localtime_r(&now, &tm);
 	/* The format is the user's logfile_time_format. */
@@ -120,29 +121,28 @@ to_file(const char *path, const char *timefmt, const struct buf *line)
 		fd = STDOUT_FILENO;
 	else if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0600)) == -1) {
-		fprintf(stderr, "outbox: cannot open log file %s: %s\n", path,
-		    strerror(errno));
 		buf_free(&out);
-		return;
+		return err_sys(e, ERR_IO, "cannot open log file %s", path);
 	}
 	/* One write: O_APPEND keeps concurrent lines whole. */
 	if (write_all(fd, out.p, out.len) == -1)
-		fprintf(stderr, "outbox: cannot write log file %s: %s\n", path,
-		    strerror(errno));
+		rv = err_sys(e, ERR_IO, "cannot write log file %s", path);
 	if (fd != STDOUT_FILENO)
 		close(fd);
 	buf_free(&out);
+	return rv;
 }
 
-void
+int
 log_message(const char *logfile, const char *timefmt, const char *sys,
-    const struct logrec *r)
+    const struct logrec *r, struct err *e)
 {
 	struct buf	line = { 0 };
+	int		rv = 0;
 
 	format_line(&line, r);
 	if (logfile != NULL)
-		to_file(logfile, timefmt, &line);
+		rv = to_file(logfile, timefmt, &line, e);
 	if (sys != NULL && strcmp(sys, "off") != 0) {
 		openlog("outbox", LOG_PID, strcmp(sys, "on") == 0 ? LOG_MAIL :
 		    facility(sys));
@@ -150,4 +150,5 @@ log_message(const char *logfile, const char *timefmt, const char *sys,
 		closelog();
 	}
 	buf_free(&line);
+	return rv;
 }

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 /*
  * The per-message log line, for the logfile and syslog commands: one line
  * of key=value pairs, written with a single append so that concurrent
@@ -28,10 +30,10 @@ struct logrec {
 
 /*
  * Append the line to logfile (NULL: none; "-": stdout) and send it to
- * syslog (NULL or "off": no; "on" or LOG_MAIL...).  Failures to log are
- * reported on stderr but do not change the outcome.
+ * syslog (NULL or "off": no; "on" or LOG_MAIL...).  Errors: ERR_IO when
+ * the file cannot be written (the caller says so; the outcome stands).
  */
-void	 log_message(const char *logfile, const char *timefmt,
-	    const char *syslog, const struct logrec *);
+int	 log_message(const char *logfile, const char *timefmt,
+	    const char *syslog, const struct logrec *, struct err *);
 
 #endif

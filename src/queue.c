@@ -445,6 +445,7 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 
 	*out = NULL;
 	*n = 0;
+	q->unreadable[0] = '\0';
 	if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
@@ -461,8 +462,7 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 		snprintf(id, sizeof(id), "%.*s", (int)(len - 4), d->d_name);
 		v = xrealloc(v, (*n + 1) * sizeof(*v));
 		if (read_env(failed ? q->ffd : q->dfd, id, &v[*n]) == -1) {
-			fprintf(stderr, "outbox: queue entry %s: cannot read "
-			    "its envelope; left alone\n", id);
+			snprintf(q->unreadable, sizeof(q->unreadable), "%s", id);
 			qentry_clear(&v[*n]);
 			continue;
 		}

@@ -32,6 +32,8 @@ struct queue {
 	char	*dir;
 	int	 dfd;
 	int	 ffd;			/* failed/ */
+	char	 unreadable[64];	/* the last entry queue_list could not
+					   read, or "" */
 };
 
 /* $XDG_STATE_HOME/outbox/queue, or ~/.local/state/outbox/queue. */
@@ -59,7 +61,8 @@ int	 queue_remove(struct queue *, struct qentry *, struct err *);
 int	 queue_fail(struct queue *, struct qentry *, struct err *);
 /*
  * The entries, oldest first: the queue's, or those of failed/.  Entries
- * whose envelope cannot be read are reported on stderr and left alone.
+ * whose envelope cannot be read are left alone, the last one named in
+ * q->unreadable for the caller to report.
  */
 int	 queue_list(struct queue *, int failed, struct qentry **, size_t *,
 	    struct err *);

@@ -270,14 +270,15 @@ do_ehlo(struct smtp_session *s, struct err *e)
 
 	set_state(s, S_EHLO);
 	memset(&s->caps, 0, sizeof(s->caps));
-	if (send_cmd(s, SHOW, e, "EHLO %s", s->p->helo) == -1 ||
-	    read_reply(s, &r, &s->caps, e) == -1)
+	if (send_cmd(s, SHOW, e, "%s %s", s->p->lmtp ? "LHLO" : "EHLO",
+	    s->p->helo) == -1 || read_reply(s, &r, &s->caps, e) == -1)
 		return -1;
 	if (r.code == 250) {
 		s->esmtp = 1;
 		return 0;
 	}
-	if (r.code < 500 || r.code > 504)
+	/* LMTP has no HELO to fall back on (RFC 2033 section 4.1). */
+	if (r.code < 500 || r.code > 504 || s->p->lmtp)
 		return reply_error(s, &r, ERR_PERM, e);
 	/* An old server: HELO, and no extensions at all. */
 	set_state(s, S_HELO);
@@ -614,13 +615,64 @@ rcpts_refused(const struct txn *t)
 	    (size_t)t->accepted < env_todo(t->env));
 }
 
+/*
+ * LMTP: one reply to the data for each recipient accepted, in order, each
+ * its own outcome (RFC 2033 section 4.2).  A reply that does not come
+ * leaves its recipient, and those after it, unknown.
+ */
+static int
+lmtp_replies(struct smtp_session *s, struct txn *t, struct err *e)
+{
+	struct rcpt	*worst = NULL;
+	struct reply	 r;
+	size_t		 i;
+	int		 ok = 0;
+
+	stage(s, STAGE_DOT);
+	for (i = 0; i < t->env->nrcpt; i++) {
+		struct rcpt *rc = &t->env->rcpt[i];
+
+		if (!rc->tried || rc->code / 100 != 2)
+			continue;
+		snprintf(s->cmd, sizeof(s->cmd), "end of data for <%s>",
+		    rc->addr);
+		conn_final_wait(s->c, s->p->data_timeout_ms);
+		if (read_reply(s, &r, NULL, e) == -1) {
+			conn_final_wait(s->c, 0);
+			err_prefix(e, "after sending the message (it may or may "
+			    "not have been delivered to <%s>)", rc->addr);
+			return -1;
+		}
+		conn_final_wait(s->c, 0);
+		rcpt_set_reply(rc, r.code, r.text);
+		rc->replied = 1;
+		ok += r.code / 100 == 2;
+		if (r.code / 100 != 2 && (worst == NULL || r.code / 100 == 4))
+			worst = rc;
+		if (r.code / 100 == 2 && !s->res->final[0])
+			snprintf(s->res->final, sizeof(s->res->final), "%d %.*s",
+			    r.code, (int)sizeof(s->res->final) - 8, r.text);
+	}
+	s->res->delivered = ok > 0;
+	if (ok > 0)
+		return 0;
+	stage(s, STAGE_DATA);
+	s->res->rcpts_refused = 1;
+	s->res->code = worst ? worst->code : 0;
+	return err_set(e, smtp_reply_class(worst->code, worst->text, ERR_PERM),
+	    "end of data for <%s>: %d %s", worst->addr, worst->code,
+	    worst->text);
+}
+
 /* The reply to the message itself; no reply at all leaves it unknown. */
 static int
-final_reply(struct smtp_session *s, struct err *e)
+final_reply(struct smtp_session *s, struct txn *t, struct err *e)
 {
 	struct reply	r;
 	int		rv;
 
+	if (s->p->lmtp)
+		return lmtp_replies(s, t, e);
 	stage(s, STAGE_DOT);
 	conn_final_wait(s->c, s->p->data_timeout_ms);
 	rv = read_reply(s, &r, NULL, e);
@@ -687,7 +739,7 @@ on_reply(struct smtp_session *s, struct txn *t, struct err *e)
 	snprintf(s->cmd, sizeof(s->cmd), "%s", p->cmd);
 	if (p->kind == C_BDAT)
 		return t->accepted == 0 ? rcpt_error(s, t, e) :
-		    final_reply(s, e);
+		    final_reply(s, t, e);
 	if (read_reply(s, &r, NULL, e) == -1)
 		return -1;
 	switch (p->kind) {
@@ -711,7 +763,7 @@ on_reply(struct smtp_session *s, struct txn *t, struct err *e)
 			    "the message");
 		if (send_body(s, t, 0, e) == -1)
 			return -1;
-		return final_reply(s, e);
+		return final_reply(s, t, e);
 	case C_BDAT:
 		break;
 	}
@@ -839,7 +891,7 @@ smtp_transaction(struct smtp_session *s, struct envelope *env, struct msg *m,
 	res->delivered = res->rcpts_refused = res->code = 0;
 	res->final[0] = '\0';
 	for (i = 0; i < env->nrcpt; i++)
-		env->rcpt[i].tried = 0;
+		env->rcpt[i].tried = env->rcpt[i].replied = 0;
 	s->res = res;
 	memset(&t, 0, sizeof(t));
 	t.env = env;

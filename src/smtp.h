@@ -26,6 +26,7 @@ struct smtp_params {
 	int			 timeout_ms;
 	int			 session_ms;	/* the whole session; 0: none */
 	int			 data_timeout_ms; /* the reply to the data */
+	int			 lmtp;		/* LMTP (RFC 2033), not SMTP */
 	int			 tls;		/* TLS at all */
 	int			 starttls;	/* 1: STARTTLS, 0: implicit TLS */
 	struct tls_params	 tlsp;

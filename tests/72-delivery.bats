@@ -352,3 +352,57 @@ rcpt_access() {	# rcpt_access with-later(0|1)
 	assert_equal "$(grep -c '^EHLO' "$FAULT_LOG")" 2
 	assert_equal "$(entries)" 0
 }
+
+@test "-q logs each delivery and each give-up with the same line as a first attempt" {
+	LOG=$BATS_TEST_TMPDIR/log
+	outbox_config "$RC" "auth plain" "port 9" "logfile $LOG"
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	run cat "$LOG"
+	assert_line --regexp "account=default host=localhost port=9 tls=off .*result=queued exitcode=0 queueid="
+	outbox_config "$RC" "auth plain" "logfile $LOG"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	run tail -n 1 "$LOG"
+	assert_output --regexp "account=default host=localhost port=$SUBMISSION_PORT tls=TLS1\.3 .*auth=PLAIN from=<alice@example\.org> rcpts=\"<bob@example\.org>=250\" .*msgid=<p1@example\.org> reply=\"250 .*result=sent exitcode=0$"
+	# An entry given up (expired) is logged too.
+	outbox_config "$RC" "auth plain" "port 9" "logfile $LOG" "queue_lifetime 1"
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	OUTBOX_NOW=$(( $(date +%s) + 2 * 86400 )) run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 69
+	run tail -n 1 "$LOG"
+	assert_output --regexp 'result=failed exitcode=69 error="expired after 1 days in the queue'
+}
+
+@test "a crash while an entry moves to failed/ leaves none stuck" {
+	outbox_config "$RC" "port 9" "queue_lifetime 1"
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	export OUTBOX_NOW=$(( $(date +%s) + 2 * 86400 ))
+	OUTBOX_TEST_CRASH=msg-failed run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 137
+	# Half moved: the message is in failed/, its envelope still here.
+	assert_equal "$(find "$QDIR" -maxdepth 1 -name '*.msg' | wc -l)" 0
+	assert_equal "$(entries)" 1
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '\(failed\) .*-> <bob@example.org>'
+	assert_equal "$(entries)" 0
+	assert_equal "$(find "$QDIR/failed" -name '*.env' | wc -l)" 1
+}
+
+@test "a queue folder others can read is refused at every open, not only when made" {
+	outbox_config "$RC" "port 9"
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	chmod 755 "$QDIR"
+	run --separate-stderr "$OUTBOX" -C "$RC" -bp
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: the queue $QDIR must belong to you and be private (mode 0700, now 0755); fix it with: chmod 700 $QDIR"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 78
+	# A send still goes out, without writing into that folder.
+	outbox_config "$RC"
+	printf 'Subject: q\nMessage-ID: <p9@example.org>\n\nx\n' >"$MSG"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'must belong to you and be private.*; sending without the queue'
+	maildir_wait bob 1
+	assert_equal "$(entries)" 1
+}

@@ -12,7 +12,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential pkg-config libgnutls28-dev libgsasl-dev libsecret-1-dev)
-TEST_PKGS=(bats bats-support bats-assert postfix dovecot-core gnome-keyring
+TEST_PKGS=(bats bats-support bats-assert postfix dovecot-core dovecot-lmtpd gnome-keyring
 	libsecret-tools dbus-daemon dbus-bin mandoc msmtp gnutls-bin openssl
 	python3 python3-cryptography faketime zsh fish git-email libmailtools-perl libemail-valid-perl mutt neomutt bsd-mailx s-nail cron php-cli)
 TEST_PKGS+=(debhelper dpkg-dev fakeroot) # tests/95-package.bats builds the .deb
