@@ -818,7 +818,8 @@ def fig6(q):
 
     def queue_entries():
         try:
-            return [x for x in os.listdir(qdir) if x.endswith(".env")]
+            return [x for x in os.listdir(qdir)
+                    if os.path.exists(os.path.join(qdir, x, "env"))]
         except FileNotFoundError:
             return []
 

@@ -117,6 +117,7 @@ int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);
 int	 mode_flush(struct run *, struct err *);
 int	 mode_drop(struct run *, struct err *);
+int	 mode_hold(struct run *, struct err *);
 
 /* The queue (cmd/queue.c). */
 int	 open_queue(struct queue *, struct err *);

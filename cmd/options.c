@@ -155,7 +155,8 @@ opt_B(const char *arg, struct err *e)
 /*
  * -q: flush the whole queue now; -qI ID (or -qIID) one entry, -qR ACCOUNT
  * one account.  With an interval (-q15m), as a timer runs it: only the
- * entries whose retry time has come.
+ * entries whose retry time has come.  -qH ID holds an entry, -qU ID
+ * releases it.
  */
 static int
 opt_q(struct opts *o, int argc, char **argv, struct err *e)
@@ -165,10 +166,14 @@ opt_q(struct opts *o, int argc, char **argv, struct err *e)
 	o->mode = MODE_FLUSH;
 	if (optarg == NULL)
 		return 0;
-	if (optarg[0] == 'I')
+	if (optarg[0] == 'I' || optarg[0] == 'H' || optarg[0] == 'U')
 		dst = &o->flush_id;
 	else if (optarg[0] == 'R')
 		dst = &o->flush_account;
+	if (optarg[0] == 'H')
+		o->mode = MODE_HOLD;
+	else if (optarg[0] == 'U')
+		o->mode = MODE_RELEASE;
 	if (dst == NULL) {
 		o->flush_due = 1;
 		return 0;
@@ -369,7 +374,8 @@ usage_print(FILE *fp)
 "usage: outbox [-itv] [-a account] [-C file] [-F name] [-f sender]\n"
 "              [-N dsn] [-R ret] [-V envid] [--] [recipient ...]\n"
 "       outbox -P | -S | --version | --help [-a account] [-C file]\n"
-"       outbox -q [-v] [-qI id] [-qR account] | -bp | --drop=id\n"
+"       outbox -q [-v] [-qI id] [-qR account] | -qH id | -qU id | -bp |\n"
+"              --drop=id\n"
 "       outbox --store-password | --forget-password [-a account]\n"
 "\n"
 "Reads a message on standard input and submits it to the account's server.\n"
@@ -394,6 +400,7 @@ usage_print(FILE *fp)
 "      --errors=machine      errors as one key=value line each\n"
 "  -S, --serverinfo          show what the server offers\n"
 "  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"
+"  -qH ID, -qU ID            hold a queued message (no retries), release it\n"
 "      --drop=ID             remove a queue entry\n"
 "      --store-password      store the account's password in the keyring\n"
 "      --forget-password     remove it from the keyring\n"

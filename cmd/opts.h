@@ -12,6 +12,8 @@ enum mode {
 	MODE_VERIFY,		/* -bv */
 	MODE_FLUSH,		/* -q, --flush */
 	MODE_DROP,		/* --drop ID */
+	MODE_HOLD,		/* -qH ID: no more attempts */
+	MODE_RELEASE,		/* -qU ID: attempts again */
 	MODE_STORE_PW,		/* --store-password */
 	MODE_FORGET_PW,		/* --forget-password */
 	MODE_CHECK_CONFIG,	/* --check-config */
@@ -40,7 +42,7 @@ struct opts {
 	int		 dot_ends;	/* not -i */
 	int		 read_env_from;	/* --read-envelope-from */
 	int		 verbose;	/* -v, -d */
-	const char	*flush_id;	/* -qI ID, or --drop ID */
+	const char	*flush_id;	/* -qI ID, -qH ID, -qU ID, --drop ID */
 	const char	*flush_account;	/* -qR ACCOUNT */
 	int		 flush_due;	/* -q15m: only what is due */
 	int		 dry_run;	/* --dry-run */

@@ -149,6 +149,9 @@ dispatch(struct run *r, struct err *e)
 		return mode_flush(r, e);
 	case MODE_DROP:
 		return mode_drop(r, e);
+	case MODE_HOLD:
+	case MODE_RELEASE:
+		return mode_hold(r, e);
 	case MODE_STORE_PW:
 		return mode_store_password(r, e);
 	case MODE_FORGET_PW:

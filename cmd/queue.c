@@ -44,6 +44,9 @@ print_rcpts(const struct qentry *qe, FILE *out)
 	}
 }
 
+/* How long before mailq marks an entry delayed (Postfix's delay_warning). */
+#define DELAYED_AFTER	(4 * 3600LL)
+
 static void
 print_entry(const struct qentry *qe, long long now, FILE *out)
 {
@@ -51,11 +54,13 @@ print_entry(const struct qentry *qe, long long now, FILE *out)
 
 	fmt_time(qe->queued, queued, sizeof(queued));
 	fmt_time(qe->next, next, sizeof(next));
-	fprintf(out, "%s%s  %s  %lld  <%s> ->", qe->id, qe->failed ?
-	    " (failed)" : "", queued, qe->size, qe->env.sender);
+	fprintf(out, "%s%s%s%s  %s  %lld  <%s> ->", qe->id, qe->failed ?
+	    " (failed)" : "", qe->held ? " (held)" : "", !qe->failed &&
+	    now - qe->queued > DELAYED_AFTER ? " (delayed)" : "", queued,
+	    qe->size, qe->env.sender);
 	print_rcpts(qe, out);
 	fprintf(out, "  attempts=%d", qe->attempts);
-	if (!qe->failed)
+	if (!qe->failed && !qe->held)
 		fprintf(out, "  next=%s", qe->next <= now ? "now" : next);
 	if (qe->error != NULL)
 		fprintf(out, "  error=\"%s\"", qe->error);
@@ -102,6 +107,24 @@ mode_drop(struct run *r, struct err *e)
 		return -1;
 	rv = queue_drop(&q, r->o->flush_id, e);
 	queue_close(&q);
+	return rv;
+}
+
+/* -qH ID and -qU ID. */
+int
+mode_hold(struct run *r, struct err *e)
+{
+	struct queue	q;
+	int		rv;
+
+	if (open_queue(&q, e) == -1)
+		return -1;
+	rv = queue_hold(&q, r->o->flush_id, r->o->mode == MODE_HOLD, e);
+	queue_close(&q);
+	if (rv == 0)
+		say_notice(r, "%s %s", r->o->flush_id, r->o->mode == MODE_HOLD ?
+		    "is held: no more attempts until outbox -qU" :
+		    "is released: it goes with the next flush");
 	return rv;
 }
 

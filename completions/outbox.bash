@@ -35,10 +35,10 @@ _outbox_queue_ids()
 	else
 		d=$HOME/.local/state/outbox/queue
 	fi
-	for f in "$d"/*.env ${1:+"$d"/failed/*.env}; do
+	for f in "$d"/*/env ${1:+"$d"/failed/*/env}; do
 		[[ -e $f ]] || continue
-		f=${f##*/}
-		printf '%s\n' "${f%.env}"
+		f=${f%/env}
+		printf '%s\n' "${f##*/}"
 	done
 }
 
@@ -63,7 +63,7 @@ _outbox()
 	-a | --account | -qR)
 		COMPREPLY=($(compgen -W "$(_outbox_accounts)" -- "$cur"))
 		return ;;
-	-qI)
+	-qI | -qH | -qU)
 		COMPREPLY=($(compgen -W "$(_outbox_queue_ids)" -- "$cur"))
 		return ;;
 	--drop)
@@ -112,7 +112,7 @@ _outbox()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-a -C -d -F -f -i -N -P -R -r -S -t -V -v
-		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -X -oi -o -A -c -G -h -L
+		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -qH -qU -X -oi -o -A -c -G -h -L
 		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
 		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
 		    --dsn-return= --pretend --check-config --configure= --dry-run --errors= --serverinfo --version --help --host=

@@ -29,9 +29,9 @@ end
 function __outbox_queue_ids
     set -l d ~/.local/state/outbox/queue
     string match -q '/*' -- "$XDG_STATE_HOME"; and set d $XDG_STATE_HOME/outbox/queue
-    set -l files $d/*.env
-    test "$argv[1]" = failed; and set -a files $d/failed/*.env
-    string replace -r '^.*/(.*)\.env$' '$1' -- $files
+    set -l files $d/*/env
+    test "$argv[1]" = failed; and set -a files $d/failed/*/env
+    string replace -r '^.*/([^/]*)/env$' '$1' -- $files
 end
 
 # The word before the cursor is $argv[1].
@@ -114,6 +114,8 @@ complete -c outbox -l all-or-nothing -f -a $onoff -d 'Send nothing unless every 
 # The queue.
 complete -c outbox -s q -l flush -f -d 'Send what is queued now'
 complete -c outbox -n '__outbox_prev_is -qI' -x -a '(__outbox_queue_ids)' -d 'Queue id'
+complete -c outbox -n '__outbox_prev_is -qH' -x -a '(__outbox_queue_ids)' -d 'Queue id to hold'
+complete -c outbox -n '__outbox_prev_is -qU' -x -a '(__outbox_queue_ids)' -d 'Queue id to release'
 complete -c outbox -n '__outbox_prev_is -qR' -x -a '(__outbox_accounts)' -d Account
 complete -c outbox -l drop -x -a '(__outbox_queue_ids failed)' -d 'Remove a queue entry'
 

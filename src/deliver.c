@@ -260,6 +260,8 @@ wanted(const struct deliver_filter *f, const struct qentry *qe, long long now)
 		return 0;
 	if (f->skip != NULL && strcmp(f->skip, qe->id) == 0)
 		return 0;
+	if (qe->held)
+		return 0;
 	return f->force || qe->next <= now;
 }
 

@@ -40,6 +40,8 @@ queue_now(void)
 	return fake != NULL && *fake ? atoll(fake) : (long long)time(NULL);
 }
 
+static void	migrate(int);
+
 static int
 mkdir_p(const char *path, struct err *e)
 {
@@ -108,7 +110,11 @@ queue_open(struct queue *q, const char *dir, struct err *e)
 		queue_close(q);
 		return -1;
 	}
-	return check_private(q, e);
+	if (check_private(q, e) == -1)
+		return -1;
+	migrate(q->dfd);
+	migrate(q->ffd);
+	return 0;
 }
 
 void
@@ -144,7 +150,11 @@ queue_spool(struct queue *q, struct qentry *qe, struct err *e)
 	char	name[96];
 
 	new_id(qe->id, sizeof(qe->id));
-	snprintf(name, sizeof(name), "tmp/%s.msg", qe->id);
+	snprintf(name, sizeof(name), "tmp/%s", qe->id);
+	if (mkdirat(q->dfd, name, 0700) == -1)
+		return err_sys(e, ERR_TEMP, "cannot create a folder in the "
+		    "queue %s", q->dir);
+	snprintf(name, sizeof(name), "tmp/%s/msg", qe->id);
 	qe->fd = openat(q->dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
 	if (qe->fd == -1)
@@ -155,13 +165,29 @@ queue_spool(struct queue *q, struct qentry *qe, struct err *e)
 	return 0;
 }
 
+/* Remove an entry's folder and what is in it (under pfd, named name). */
+static void
+remove_dir(int pfd, const char *name)
+{
+	int	fd;
+
+	if ((fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return;
+	unlinkat(fd, "env", 0);
+	unlinkat(fd, "env.tmp", 0);
+	unlinkat(fd, "msg", 0);
+	close(fd);
+	unlinkat(pfd, name, AT_REMOVEDIR);
+}
+
 void
 queue_discard(struct queue *q, struct qentry *qe)
 {
 	char	name[96];
 
-	snprintf(name, sizeof(name), "tmp/%s.msg", qe->id);
-	unlinkat(q->dfd, name, 0);
+	snprintf(name, sizeof(name), "tmp/%s", qe->id);
+	remove_dir(q->dfd, name);
 }
 
 static void
@@ -202,6 +228,8 @@ env_format(const struct qentry *qe, struct buf *b)
 	env_line(b, "ret", env->ret);
 	if (env->all_or_nothing)
 		buf_adds(b, "all_or_nothing: 1\n");
+	if (qe->held)
+		buf_adds(b, "held: 1\n");
 	env_line(b, "msgid", qe->msgid);
 	buf_addf(b, "queued: %lld\nnext: %lld\nattempts: %d\n8bit: %d\n"
 	    "size: %lld\n", qe->queued, qe->next, qe->attempts, qe->eightbit,
@@ -209,95 +237,121 @@ env_format(const struct qentry *qe, struct buf *b)
 	env_line(b, "error", qe->error);
 }
 
-/* Write ID.env through a temporary file and rename: all or nothing. */
+/* Write the folder's env through env.tmp and a rename: all or nothing. */
 static int
 write_env(struct queue *q, int dfd, const struct qentry *qe, struct err *e)
 {
 	struct buf	b = { 0 };
-	char		tmp[112], name[96];
 	int		fd, rv = 0;
 
 	env_format(qe, &b);
-	snprintf(tmp, sizeof(tmp), "%s.env.tmp", qe->id);
-	snprintf(name, sizeof(name), "%s.env", qe->id);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(dfd, "env.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
 	if (fd == -1 || write_all(fd, b.p, b.len) == -1 || fsync(fd) == -1)
 		rv = err_sys(e, ERR_TEMP, "cannot write to the queue %s",
 		    q->dir);
 	if (fd != -1)
 		close(fd);
 	crash_point("env-written");
-	if (rv == 0 && renameat(dfd, tmp, dfd, name) == -1)
+	if (rv == 0 && renameat(dfd, "env.tmp", dfd, "env") == -1)
 		rv = err_sys(e, ERR_TEMP, "cannot write to the queue %s",
 		    q->dir);
 	if (rv == 0 && fsync(dfd) == -1)
 		rv = err_sys(e, ERR_TEMP, "cannot sync the queue %s", q->dir);
 	if (rv == -1)
-		unlinkat(dfd, tmp, 0);
-	crash_point("env-renamed");
+		unlinkat(dfd, "env.tmp", 0);
 	buf_free(&b);
+	crash_point("env-renamed");
 	return rv;
 }
 
+/* The folder of entry id under pfd, opened; -1 if there is none. */
+static int
+entry_dir(int pfd, const char *id)
+{
+	return openat(pfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Write the entry's envelope in its folder under pfd (the queue, tmp/, failed/). */
+static int
+write_entry_env(struct queue *q, int pfd, const char *sub,
+    const struct qentry *qe, struct err *e)
+{
+	char	name[96];
+	int	dfd, rv;
+
+	snprintf(name, sizeof(name), "%s%s", sub, qe->id);
+	if ((dfd = entry_dir(pfd, name)) == -1)
+		return err_sys(e, ERR_TEMP, "cannot open %s in the queue %s",
+		    qe->id, q->dir);
+	rv = write_env(q, dfd, qe, e);
+	close(dfd);
+	return rv;
+}
+
+/*
+ * The message and its envelope are made whole in tmp/ID/; one rename of
+ * that folder then makes the entry appear, so no crash leaves half of one.
+ */
 int
 queue_commit(struct queue *q, struct qentry *qe, struct err *e)
 {
-	char	tmp[96], name[96];
+	char	tmp[96];
 
-	snprintf(tmp, sizeof(tmp), "tmp/%s.msg", qe->id);
-	snprintf(name, sizeof(name), "%s.msg", qe->id);
+	snprintf(tmp, sizeof(tmp), "tmp/%s", qe->id);
 	if (fsync(qe->fd) == -1)
 		return err_sys(e, ERR_TEMP, "cannot sync the queue %s", q->dir);
-	if (renameat(q->dfd, tmp, q->dfd, name) == -1)
+	if (write_entry_env(q, q->dfd, "tmp/", qe, e) == -1)
+		return -1;
+	if (renameat(q->dfd, tmp, q->dfd, qe->id) == -1)
 		return err_sys(e, ERR_TEMP, "cannot write to the queue %s",
 		    q->dir);
-	crash_point("msg-renamed");
-	return write_env(q, q->dfd, qe, e);
+	crash_point("committed");
+	if (fsync(q->dfd) == -1)
+		return err_sys(e, ERR_TEMP, "cannot sync the queue %s", q->dir);
+	return 0;
 }
 
 int
 queue_update(struct queue *q, struct qentry *qe, struct err *e)
 {
-	return write_env(q, qe->failed ? q->ffd : q->dfd, qe, e);
+	return write_entry_env(q, qe->failed ? q->ffd : q->dfd, "", qe, e);
 }
 
 int
 queue_remove(struct queue *q, struct qentry *qe, struct err *e)
 {
-	char	name[96];
-	int	dfd = qe->failed ? q->ffd : q->dfd;
+	int	pfd = qe->failed ? q->ffd : q->dfd;
+	int	dfd;
 
 	/* The envelope first: without it the entry no longer exists. */
-	snprintf(name, sizeof(name), "%s.env", qe->id);
-	if (unlinkat(dfd, name, 0) == -1 && errno != ENOENT)
+	if ((dfd = entry_dir(pfd, qe->id)) == -1)
+		return 0;
+	if (unlinkat(dfd, "env", 0) == -1 && errno != ENOENT) {
+		close(dfd);
 		return err_sys(e, ERR_IO, "cannot remove %s from the queue",
 		    qe->id);
-	crash_point("env-removed");
-	snprintf(name, sizeof(name), "%s.msg", qe->id);
-	unlinkat(dfd, name, 0);
+	}
 	fsync(dfd);
+	close(dfd);
+	crash_point("env-removed");
+	remove_dir(pfd, qe->id);
+	fsync(pfd);
 	return 0;
 }
 
+/* One rename moves the whole entry; its envelope is then brought up to date. */
 int
 queue_fail(struct queue *q, struct qentry *qe, struct err *e)
 {
-	char	name[96];
-
-	snprintf(name, sizeof(name), "%s.msg", qe->id);
-	if (renameat(q->dfd, name, q->ffd, name) == -1)
+	if (renameat(q->dfd, qe->id, q->ffd, qe->id) == -1)
 		return err_sys(e, ERR_IO, "cannot move %s to failed/", qe->id);
 	crash_point("msg-failed");
-	qe->failed = 1;
-	if (write_env(q, q->ffd, qe, e) == -1)
-		return -1;
-	snprintf(name, sizeof(name), "%s.env", qe->id);
-	unlinkat(q->dfd, name, 0);
 	fsync(q->dfd);
-	return 0;
+	qe->failed = 1;
+	return write_entry_env(q, q->ffd, "", qe, e);
 }
 
-/* "STATE CODE TEXT" for the last recipient read. */
 static void
 env_status(struct envelope *env, const char *v)
 {
@@ -343,6 +397,8 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		field = &env->ret;
 	else if (strcmp(k, "all_or_nothing") == 0)
 		env->all_or_nothing = atoi(v);
+	else if (strcmp(k, "held") == 0)
+		qe->held = atoi(v);
 	else if (strcmp(k, "msgid") == 0)
 		field = &qe->msgid;
 	else if (strcmp(k, "error") == 0)
@@ -375,7 +431,7 @@ read_env(int dfd, const char *id, struct qentry *qe)
 	memset(qe, 0, sizeof(*qe));
 	qe->fd = -1;
 	snprintf(qe->id, sizeof(qe->id), "%s", id);
-	snprintf(name, sizeof(name), "%s.env", id);
+	snprintf(name, sizeof(name), "%s/env", id);
 	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	if ((fp = fdopen(fd, "r")) == NULL) {
@@ -396,31 +452,6 @@ read_env(int dfd, const char *id, struct qentry *qe)
 	fclose(fp);
 	return qe->account != NULL && qe->env.sender != NULL &&
 	    qe->env.nrcpt > 0 ? 0 : -1;
-}
-
-/*
- * A move to failed/ that a crash cut short: the message is there, its
- * envelope still here.  Finish the move, so that nothing is stuck.
- * Returns 1 if the entry was moved.
- */
-static int
-finish_fail(struct queue *q, struct qentry *qe)
-{
-	char		name[96];
-	struct stat	st;
-	struct err	e;
-
-	snprintf(name, sizeof(name), "%s.msg", qe->id);
-	if (fstatat(q->dfd, name, &st, 0) == 0 ||
-	    fstatat(q->ffd, name, &st, 0) == -1)
-		return 0;
-	qe->failed = 1;
-	if (write_env(q, q->ffd, qe, &e) == -1)
-		return 0;
-	snprintf(name, sizeof(name), "%s.env", qe->id);
-	unlinkat(q->dfd, name, 0);
-	fsync(q->dfd);
-	return 1;
 }
 
 static int
@@ -453,13 +484,17 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 	}
 	rewinddir(dir);
 	while ((d = readdir(dir)) != NULL) {
-		char id[64];
+		const char	*id = d->d_name;
+		char		 env[96];
 
-		len = strlen(d->d_name);
-		if (len < 5 || len - 4 >= sizeof(id) ||
-		    strcmp(d->d_name + len - 4, ".env") != 0)
+		len = strlen(id);
+		if (id[0] == '.' || len >= sizeof(v->id) ||
+		    strcmp(id, "tmp") == 0 || strcmp(id, "failed") == 0)
 			continue;
-		snprintf(id, sizeof(id), "%.*s", (int)(len - 4), d->d_name);
+		/* A folder without env is being removed, or was never whole. */
+		snprintf(env, sizeof(env), "%s/env", id);
+		if (faccessat(failed ? q->ffd : q->dfd, env, F_OK, 0) == -1)
+			continue;
 		v = xrealloc(v, (*n + 1) * sizeof(*v));
 		if (read_env(failed ? q->ffd : q->dfd, id, &v[*n]) == -1) {
 			snprintf(q->unreadable, sizeof(q->unreadable), "%s", id);
@@ -467,10 +502,6 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 			continue;
 		}
 		v[*n].failed = failed;
-		if (!failed && finish_fail(q, &v[*n])) {
-			qentry_clear(&v[*n]);
-			continue;
-		}
 		(*n)++;
 	}
 	closedir(dir);
@@ -487,7 +518,7 @@ queue_lock(struct queue *q, struct qentry *qe)
 	int		fd;
 
 	snprintf(id, sizeof(id), "%s", qe->id);
-	snprintf(name, sizeof(name), "%s.msg", qe->id);
+	snprintf(name, sizeof(name), "%s/msg", qe->id);
 	qe->fd = openat(q->dfd, name, O_RDONLY | O_CLOEXEC);
 	if (qe->fd == -1)
 		return 1;
@@ -547,6 +578,32 @@ queue_find(struct queue *q, const char *id, struct qentry *qe, struct err *e)
 }
 
 int
+queue_hold(struct queue *q, const char *id, int hold, struct err *e)
+{
+	struct qentry	qe;
+	int		rv;
+
+	if ((rv = queue_find(q, id, &qe, e)) != 0)
+		return rv == 1 ? err_set(e, ERR_USAGE, "no queue entry %s", id) :
+		    -1;
+	if (qe.failed) {
+		qentry_clear(&qe);
+		return err_set(e, ERR_USAGE, "%s has failed already; nothing "
+		    "to hold or release", id);
+	}
+	/* Under the entry's lock: not while a flush is sending it. */
+	if (queue_lock(q, &qe) != 0) {
+		qentry_clear(&qe);
+		return err_set(e, ERR_TEMP, "%s is being sent right now; try "
+		    "again in a moment", id);
+	}
+	qe.held = hold;
+	rv = queue_update(q, &qe, e);
+	qentry_clear(&qe);
+	return rv;
+}
+
+int
 queue_drop(struct queue *q, const char *id, struct err *e)
 {
 	struct qentry	qe;
@@ -560,65 +617,124 @@ queue_drop(struct queue *q, const char *id, struct err *e)
 	return rv;
 }
 
-/* Does NAME.msg (len bytes) have its NAME.env beside it? */
+/* Is the folder's message free (no writer or sender holds its lock)? */
 static int
-has_env(int dfd, const char *name, size_t len)
+unlocked(int dfd)
 {
-	char		env[96];
+	int	fd, free_ = 0;
+
+	if ((fd = openat(dfd, "msg", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return errno == ENOENT;
+	free_ = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free_;
+}
+
+static int
+older_than_an_hour(int pfd, const char *name)
+{
 	struct stat	st;
 
-	snprintf(env, sizeof(env), "%.*s.env", (int)(len - 4), name);
-	return fstatat(dfd, env, &st, 0) == 0;
+	return fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_mtime < time(NULL) - 3600;
 }
 
 /*
- * Remove what a killed writer left in a folder: files over an hour old that
- * end in suffix ("" for any) and that nobody holds a lock on (a spool
- * being written is locked by its writer).
+ * Remove what killed writers left under pfd: in tmp/ (all), folders over
+ * an hour old that nobody holds; in the queue and failed/, folders whose
+ * env is gone (a removal cut short) and env.tmp files over an hour old
+ * (the env they were to replace stands).
  */
 static void
-sweep(int pfd, const char *sub, const char *suffix)
+sweep(int pfd, int all)
 {
 	struct dirent	*d;
-	struct stat	 st;
 	DIR		*dir;
-	size_t		 n, sl = strlen(suffix);
 	int		 fd, dfd;
 
-	if ((dfd = openat(pfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((fd = dup(pfd)) == -1)
 		return;
-	if ((dir = fdopendir(dfd)) == NULL) {
-		close(dfd);
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
 		return;
 	}
+	rewinddir(dir);
 	while ((d = readdir(dir)) != NULL) {
-		n = strlen(d->d_name);
-		if (d->d_name[0] == '.' || n < sl ||
-		    strcmp(d->d_name + n - sl, suffix) != 0)
+		if (d->d_name[0] == '.' || strcmp(d->d_name, "tmp") == 0 ||
+		    strcmp(d->d_name, "failed") == 0 ||
+		    (dfd = entry_dir(pfd, d->d_name)) == -1)
 			continue;
-		if (strcmp(suffix, ".msg") == 0 && has_env(dfd, d->d_name, n))
-			continue;
-		if ((fd = openat(dfd, d->d_name, O_RDONLY | O_CLOEXEC |
-		    O_NOFOLLOW)) == -1)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_mtime < time(NULL) - 3600 &&
-		    flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(dfd, d->d_name, 0);
-		close(fd);
+		if (all ? older_than_an_hour(pfd, d->d_name) && unlocked(dfd) :
+		    faccessat(dfd, "env", F_OK, 0) == -1 && unlocked(dfd))
+			remove_dir(pfd, d->d_name);
+		else if (older_than_an_hour(dfd, "env.tmp"))
+			unlinkat(dfd, "env.tmp", 0);
+		close(dfd);
 	}
 	closedir(dir);
+}
+
+/*
+ * Entries of outbox before 0.2 were two files, ID.msg and ID.env: each
+ * becomes a folder through .mig-ID, in steps that a crash can resume.
+ */
+static void
+migrate(int pfd)
+{
+	struct dirent	*d;
+	DIR		*dir;
+	char		 id[64], mig[80], from[96], to[96];
+	size_t		 n;
+	int		 fd;
+
+	if ((fd = dup(pfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(dir);
+	while ((d = readdir(dir)) != NULL) {
+		n = strlen(d->d_name);
+		if (n < 5 || n - 4 >= sizeof(id) || strcmp(d->d_name + n - 4,
+		    ".env") != 0)
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)(n - 4), d->d_name);
+		snprintf(mig, sizeof(mig), ".mig-%s", id);
+		if (mkdirat(pfd, mig, 0700) == -1 && errno != EEXIST)
+			continue;
+		snprintf(from, sizeof(from), "%s.msg", id);
+		snprintf(to, sizeof(to), "%s/msg", mig);
+		if (renameat(pfd, from, pfd, to) == -1 && errno != ENOENT)
+			continue;
+		snprintf(to, sizeof(to), "%s/env", mig);
+		if (renameat(pfd, d->d_name, pfd, to) == 0)
+			renameat(pfd, mig, pfd, id);
+	}
+	/* Folders a crash left whole in .mig-ID. */
+	rewinddir(dir);
+	while ((d = readdir(dir)) != NULL) {
+		if (strncmp(d->d_name, ".mig-", 5) != 0 ||
+		    strlen(d->d_name) >= sizeof(mig))
+			continue;
+		snprintf(to, sizeof(to), "%.80s/env", d->d_name);
+		if (faccessat(pfd, to, F_OK, 0) == 0)
+			renameat(pfd, d->d_name, pfd, d->d_name + 5);
+	}
+	closedir(dir);
+	fsync(pfd);
 }
 
 void
 queue_clean_tmp(struct queue *q)
 {
-	sweep(q->dfd, "tmp", "");
-	/* An ID.env.tmp whose rename never came: the old ID.env stands. */
-	sweep(q->dfd, ".", ".env.tmp");
-	sweep(q->dfd, "failed", ".env.tmp");
-	/* A message whose envelope never came was never committed. */
-	sweep(q->dfd, ".", ".msg");
+	int	tfd = entry_dir(q->dfd, "tmp");
+
+	if (tfd != -1) {
+		sweep(tfd, 1);
+		close(tfd);
+	}
+	sweep(q->dfd, 0);
+	sweep(q->ffd, 0);
 }
 
 void

@@ -5,12 +5,12 @@
 #include "err.h"
 
 /*
- * The per-user queue: one entry per message, as two files in the queue
- * folder, ID.msg (the message, in the form it is sent) and ID.env (its
- * envelope and state).  An entry exists once ID.env does; ID.env is
- * written last and replaced atomically, after the message and the folder
- * are fsync'ed, so a crash leaves either no entry or a whole one.  An
- * entry being sent is locked with flock() on ID.msg, which a crash
+ * The per-user queue: one entry per message, a folder ID holding msg
+ * (the message, in the form it is sent) and env (its envelope and
+ * state).  An entry is made whole in tmp/ID and appears with one rename;
+ * env is replaced atomically (env.tmp, then a rename); failed/ takes a
+ * whole entry with one rename.  So no crash leaves half an entry.  An
+ * entry being sent is locked with flock() on ID/msg, which a crash
  * releases.  Permanently failed or expired entries move to failed/.
  */
 struct qentry {
@@ -25,6 +25,7 @@ struct qentry {
 	long long	 size;
 	char		*error;		/* the last error, or NULL */
 	int		 failed;	/* in failed/ */
+	int		 held;		/* -qH: no attempts until -qU */
 	int		 fd;		/* ID.msg, locked; -1 when not held */
 };
 
@@ -78,12 +79,15 @@ int	 queue_due(struct queue *, const char *acct, const char *skip,
 /* Find an entry by id, in the queue or failed/; 1 if there is none. */
 int	 queue_find(struct queue *, const char *id, struct qentry *,
 	    struct err *);
+/* Hold an entry (no attempts) or release it; ERR_USAGE if there is none. */
+int	 queue_hold(struct queue *, const char *id, int hold, struct err *);
 /* Remove by hand (--drop), from the queue or failed/. */
 int	 queue_drop(struct queue *, const char *id, struct err *);
 /*
- * Remove what writers killed mid-way left, over an hour old: spools in
- * tmp/, ID.env.tmp files, and an ID.msg whose ID.env never came (never
- * committed: its writer was killed before telling its caller).
+ * Remove what writers killed mid-way left: folders in tmp/ over an hour
+ * old (never committed: their writer was killed before telling its
+ * caller), env.tmp files over an hour old, and folders whose env a
+ * removal had already taken.  Nothing that is locked.
  */
 void	 queue_clean_tmp(struct queue *);
 void	 qentry_clear(struct qentry *);

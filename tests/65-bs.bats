@@ -87,7 +87,7 @@ alpine_dialogue() {
 	assert_success
 	sleep 0.5
 	assert_equal "$(maildir_count bob)" 0
-	assert_equal "$(find "$XDG_STATE_HOME" -name '*.env' 2>/dev/null | wc -l)" 0
+	assert_equal "$(find "$XDG_STATE_HOME" -path '*/queue/*' -name env 2>/dev/null | wc -l)" 0
 }
 
 @test "a line over 998 bytes in the data: 554, nothing sent" {

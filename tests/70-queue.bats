@@ -29,7 +29,7 @@ teardown() {
 }
 
 entries() {	# the number of entries in the queue
-	find "$QDIR" -maxdepth 1 -name '*.env' | wc -l
+	ls -d "$QDIR"/*/env 2>/dev/null | wc -l
 }
 
 # The account at a port where nothing listens: every attempt fails for now.
@@ -55,7 +55,7 @@ fault_config() {
 	assert_success
 	assert_output --regexp '<alice@example.org> -> <bob@example.org>  attempts=1  next=.*error="localhost:9: |error="cannot connect'
 	outbox_config "$RC"
-	id=$(basename "$(ls "$QDIR"/*.env)" .env)
+	id=$(basename "$(dirname "$(ls "$QDIR"/*/env)")")
 	run --separate-stderr "$OUTBOX" -v -C "$RC" -q
 	assert_success
 	assert_regex "$stderr" "outbox: $id: delivered"
@@ -231,23 +231,29 @@ fault_config() {
 	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_success
 	assert_equal "$(entries)" 1
-	id=$(basename "$(ls "$QDIR"/*.env)" .env)
-	# a spool and envelope rewrites that never got renamed into place
-	echo half >"$QDIR/tmp/old.msg"
-	cp "$QDIR/$id.env" "$QDIR/crashed.env.tmp"
-	echo half >"$QDIR/failed/gone.env.tmp"
-	touch -d '2 hours ago' "$QDIR/tmp/old.msg" "$QDIR/crashed.env.tmp" "$QDIR/failed/gone.env.tmp"
-	echo half >"$QDIR/fresh.env.tmp"
+	id=$(basename "$(dirname "$(ls "$QDIR"/*/env)")")
+	# a spool never committed, envelope rewrites never renamed into
+	# place, and an entry whose removal was cut short after its env
+	mkdir "$QDIR/tmp/old" "$QDIR/failed/gone" "$QDIR/removed"
+	echo half >"$QDIR/tmp/old/msg"
+	cp "$QDIR/$id/env" "$QDIR/$id/env.tmp"
+	echo half >"$QDIR/failed/gone/env"
+	echo half >"$QDIR/failed/gone/env.tmp"
+	echo sent >"$QDIR/removed/msg"
+	touch -d '2 hours ago' "$QDIR/tmp/old" "$QDIR/$id/env.tmp" "$QDIR/failed/gone/env.tmp"
+	mkdir "$QDIR/tmp/fresh"
+	echo half >"$QDIR/tmp/fresh/msg"
 	run "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 75	# the server is still down
 	assert_output --partial "$id: deferred"
-	assert [ ! -e "$QDIR/tmp/old.msg" ]
-	assert [ ! -e "$QDIR/crashed.env.tmp" ]
-	assert [ ! -e "$QDIR/failed/gone.env.tmp" ]
-	assert [ -e "$QDIR/fresh.env.tmp" ]
+	assert [ ! -e "$QDIR/tmp/old" ]
+	assert [ ! -e "$QDIR/$id/env.tmp" ]
+	assert [ ! -e "$QDIR/failed/gone/env.tmp" ]
+	assert [ ! -e "$QDIR/removed" ]
+	assert [ -e "$QDIR/tmp/fresh/msg" ]
 	# the entry itself is untouched
-	assert [ -e "$QDIR/$id.env" ]
-	assert [ -e "$QDIR/$id.msg" ]
+	assert [ -e "$QDIR/$id/env" ]
+	assert [ -e "$QDIR/$id/msg" ]
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --partial "$id"
 }
@@ -266,16 +272,16 @@ fault_config() {
 		if mta_log_since_mark | grep -q 'connect from'; then
 			connected+=("$ms")
 			n=$(grep -l "^Message-ID: <kill-$ms@example.org>" "$MTA_MAILDIR"/bob/new/* 2>/dev/null | wc -l)
-			q=$(grep -l "^msgid: <kill-$ms@example.org>" "$QDIR"/*.env 2>/dev/null | wc -l)
+			q=$(grep -l "^msgid: <kill-$ms@example.org>" "$QDIR"/*/env 2>/dev/null | wc -l)
 			(( n + q > 0 )) || { echo "kill at $ms ms: neither delivered nor queued" >&2; false; }
 		fi
 	done
 	(( ${#connected[@]} >= 3 ))
 	# Every entry left is whole: its envelope reads and its message exists.
-	for env in "$QDIR"/*.env; do
+	for env in "$QDIR"/*/env; do
 		[[ -e $env ]] || continue
 		grep -q '^rcpt: bob@example.org$' "$env"
-		[[ -s ${env%.env}.msg ]]
+		[[ -s ${env%/env}/msg ]]
 	done
 	run "$OUTBOX" -C "$RC" -q
 	assert_success
@@ -320,7 +326,7 @@ fault_config() {
 	down_config
 	export OUTBOX_NOW=1800000000
 	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
-	env=$(ls "$QDIR"/*.env)
+	env=$(ls "$QDIR"/*/env)
 	grep -q '^next: 1800000300$' "$env"
 	OUTBOX_NOW=1800000400 run "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 75
@@ -333,7 +339,7 @@ fault_config() {
 	assert_equal "$status" 69
 	assert_regex "$stderr" 'failed: expired after 5 days in the queue; last error: '
 	assert_equal "$(entries)" 0
-	[[ -e $QDIR/failed/$(basename "$env") ]]
+	[[ -e $QDIR/failed/$(basename "$(dirname "$env")")/env ]]
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --regexp '^[^ ]+ \(failed\)  .*error="expired after 5 days'
 }
@@ -344,7 +350,7 @@ fault_config() {
 	"$OUTBOX" -C "$RC" carol@example.org <"$MSG" 2>/dev/null
 	run "$OUTBOX" -C "$RC" -bp
 	assert_equal "${#lines[@]}" 2
-	first=$(basename "$(ls "$QDIR"/*.env | head -1)" .env)
+	first=$(basename "$(dirname "$(ls "$QDIR"/*/env | head -1)")")
 	ln -sf "$OUTBOX" "$BATS_TEST_TMPDIR/mailq"
 	run "$BATS_TEST_TMPDIR/mailq" -C "$RC"
 	assert_line --regexp "^$first  "
@@ -403,7 +409,7 @@ fault_config() {
 	run "$OUTBOX" -C "$RC" b@example.org <"$MSG"
 	assert_success
 	fault_wait
-	for i in $(seq 50); do [[ -n $(ls "$QDIR"/failed/*.env 2>/dev/null) ]] && break; sleep 0.1; done
+	for i in $(seq 50); do [[ -n $(ls "$QDIR"/failed/*/env 2>/dev/null) ]] && break; sleep 0.1; done
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --regexp '\(failed\) .*error=".*554 5\.7\.1 rejected as spam"'
 }
@@ -483,4 +489,61 @@ fault_config() {
 	assert_equal "$status" 75
 	assert_regex "$stderr" "no account 'default'.*left in the queue"
 	maildir_wait catchall 1
+}
+
+@test "an entry in the layout of outbox 0.1 (ID.msg and ID.env) is taken over and sent" {
+	outbox_config "$RC"
+	mkdir -p "$QDIR"
+	chmod 700 "$XDG_STATE_HOME/outbox" "$QDIR"
+	printf 'Subject: old layout\nMessage-ID: <legacy@example.org>\n\nfrom 0.1\n' | sed 's/$/\r/' >"$QDIR/20260101T000000-1-aabbccdd.msg"
+	cat >"$QDIR/20260101T000000-1-aabbccdd.env" <<-EOF
+		version: 1
+		account: default
+		sender: alice@example.org
+		rcpt: bob@example.org
+		msgid: <legacy@example.org>
+		queued: $(date +%s)
+		next: $(date +%s)
+		attempts: 1
+		8bit: 0
+		size: $(stat -c %s "$QDIR/20260101T000000-1-aabbccdd.msg")
+	EOF
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp '^20260101T000000-1-aabbccdd  .* <alice@example.org> -> <bob@example.org>  attempts=1'
+	assert [ -e "$QDIR/20260101T000000-1-aabbccdd/env" ]
+	assert [ ! -e "$QDIR/20260101T000000-1-aabbccdd.env" ]
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_output --partial 'from 0.1'
+	assert_equal "$(entries)" 0
+}
+
+@test "-qH holds an entry: no flush sends it until -qU; mailq marks held and delayed" {
+	down_config
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	id=$(basename "$(dirname "$(ls "$QDIR"/*/env)")")
+	run --separate-stderr "$OUTBOX" -C "$RC" -qH "$id"
+	assert_success
+	assert_equal "$stderr" "outbox: $id is held: no more attempts until outbox -qU"
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	assert_equal "$(entries)" 1
+	assert_equal "$(maildir_count bob)" 0
+	OUTBOX_NOW=$((1800000000 + 5 * 3600)) run "$OUTBOX" -C "$RC" -bp
+	assert_output --regexp "^$id \(held\) \(delayed\)  .*attempts=1  error="
+	refute_output --partial 'next='
+	run --separate-stderr "$OUTBOX" -C "$RC" -qU "$id"
+	assert_success
+	assert_equal "$stderr" "outbox: $id is released: it goes with the next flush"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 1
+	assert_equal "$(entries)" 0
+	run --separate-stderr "$OUTBOX" -C "$RC" -qH "$id"
+	assert_equal "$status" 64
+	assert_equal "$stderr" "outbox: no queue entry $id"
 }

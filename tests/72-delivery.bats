@@ -30,7 +30,7 @@ teardown() {
 }
 
 entries() {	# the number of entries in the queue
-	find "$QDIR" -maxdepth 1 -name '*.env' | wc -l
+	ls -d "$QDIR"/*/env 2>/dev/null | wc -l
 }
 
 copies() {	# copies MSGID BOX: how many copies arrived
@@ -147,7 +147,7 @@ auth_refused_flush() {
 	assert_equal "$status" 75
 	assert_regex "$stderr" 'deferred: .*authentication with PLAIN failed: 535 5.7.8 bad credentials'
 	assert_equal "$(entries)" 1
-	assert_equal "$(find "$QDIR/failed" -name '*.env' | wc -l)" 0
+	assert_equal "$(ls -d "$QDIR"/failed/*/env 2>/dev/null | wc -l)" 0
 }
 
 @test "-q: AUTH refused (535) without PIPELINING: the entry waits for a fixed password" {
@@ -165,7 +165,7 @@ auth_refused_flush() {
 		"$OUTBOX" -C "$RC" -a slow x@example.org 2>/dev/null
 	sleep 1.1	# queued a second later: the flush takes it second
 	"$OUTBOX" -C "$RC" --port=9 bob@example.org later@example.org <"$MSG" 2>/dev/null
-	id=$(basename "$(grep -l '^msgid: <p1@example.org>' "$QDIR"/*.env)" .env)
+	id=$(basename "$(dirname "$(grep -l '^msgid: <p1@example.org>' "$QDIR"/*/env)")")
 	# A flush of everything starts with the slow account, whose server
 	# holds it for 3 s ...
 	fault_start $'sleep 3\nclose'
@@ -192,13 +192,13 @@ crash_send() {	# crash_send POINT WINDOW(0|1)
 	OUTBOX_TEST_CRASH=$point run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/$id"
 	assert_equal "$status" 137	# killed: the caller knows it was not sent
 	local q n
-	q=$(grep -l "^msgid: <$id@example.org>" "$QDIR"/*.env 2>/dev/null | wc -l)
+	q=$(grep -l "^msgid: <$id@example.org>" "$QDIR"/*/env 2>/dev/null | wc -l)
 	n=$(copies "$id@example.org" bob)
 	run "$OUTBOX" -C "$RC" -q
 	assert_success
 	sleep 0.5
 	n=$(copies "$id@example.org" bob)
-	if [[ $point == spooled || $point == msg-renamed || $point == env-written ]]; then
+	if [[ $point == spooled || $point == env-written || $point == env-renamed ]]; then
 		# Killed before its envelope was in place: never committed, so
 		# the caller saw the kill and outbox sends nothing.
 		(( n == 0 )) || { echo "$point: $n copies of a message never committed" >&2; false; }
@@ -212,7 +212,7 @@ crash_send() {	# crash_send POINT WINDOW(0|1)
 
 @test "SIGKILL after each file operation and protocol step of a send: never lost, never twice" {
 	outbox_config "$RC" "auth plain"
-	for point in spooled msg-renamed env-written env-renamed sent-EHLO sent-STARTTLS \
+	for point in spooled env-written env-renamed committed sent-EHLO sent-STARTTLS \
 		sent-EHLO:2 sent-AUTH sent-MAIL sent-RCPT sent-BDAT; do
 		crash_send "$point" 0
 	done
@@ -242,11 +242,11 @@ crash_send() {	# crash_send POINT WINDOW(0|1)
 		*) (( n == 1 )) ;;
 		esac || { echo "$point: $n copies" >&2; false; }
 		# Never lost: later@ is still queued, alone.
-		env=$(grep -l "^msgid: <$id@example.org>" "$QDIR"/*.env)
-		[[ -s ${env%.env}.msg ]]
+		env=$(grep -l "^msgid: <$id@example.org>" "$QDIR"/*/env)
+		[[ -s ${env%/env}/msg ]]
 		run "$OUTBOX" -C "$RC" -bp
 		assert_output --regexp "-> <later@example.org>  attempts="
-		"$OUTBOX" -C "$RC" --drop "$(basename "$env" .env)"
+		"$OUTBOX" -C "$RC" --drop "$(basename "$(dirname "$env")")"
 	done
 }
 
@@ -373,19 +373,17 @@ rcpt_access() {	# rcpt_access with-later(0|1)
 	assert_output --regexp 'result=failed exitcode=69 error="expired after 1 days in the queue'
 }
 
-@test "a crash while an entry moves to failed/ leaves none stuck" {
+@test "a crash while an entry moves to failed/ leaves it whole, and none stuck" {
 	outbox_config "$RC" "port 9" "queue_lifetime 1"
 	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
 	export OUTBOX_NOW=$(( $(date +%s) + 2 * 86400 ))
 	OUTBOX_TEST_CRASH=msg-failed run "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 137
-	# Half moved: the message is in failed/, its envelope still here.
-	assert_equal "$(find "$QDIR" -maxdepth 1 -name '*.msg' | wc -l)" 0
-	assert_equal "$(entries)" 1
+	# One rename moved it: in failed/, whole, before its envelope said why.
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --regexp '\(failed\) .*-> <bob@example.org>'
 	assert_equal "$(entries)" 0
-	assert_equal "$(find "$QDIR/failed" -name '*.env' | wc -l)" 1
+	assert_equal "$(ls -d "$QDIR"/failed/*/env 2>/dev/null | wc -l)" 1
 }
 
 @test "a queue folder others can read is refused at every open, not only when made" {
