@@ -48,8 +48,8 @@ override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
-	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
-	  src/util.c
+	  src/json.c src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
+	  src/smtp.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
 	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)

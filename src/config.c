@@ -94,6 +94,7 @@ static const struct cfrow {
 	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
 	{ "oauth_client_id",	CF_OAUTH_CLIENT_ID,	T_STR, NULL },
 	{ "oauth_client_secret", CF_OAUTH_CLIENT_SECRET, T_SECRET, NULL },
+	{ "oauth_tls_trust_file", CF_OAUTH_TLS_TRUST_FILE, T_PATH, NULL },
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
