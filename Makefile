@@ -137,7 +137,7 @@ FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 300
 FUZZ_DIR	 = tests/fuzz
 FUZZ_BUILD	 = $(FUZZ_DIR)/build
-FUZZ_TARGETS	 = reply config message addr
+FUZZ_TARGETS	 = reply config message addr oauth
 FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -Isrc $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
 		   -fsanitize=fuzzer-no-link,address,undefined \
@@ -152,6 +152,7 @@ FUZZ_MAXLEN_reply	= 4096
 FUZZ_MAXLEN_config	= 8192
 FUZZ_MAXLEN_message	= 65536
 FUZZ_MAXLEN_addr	= 4096
+FUZZ_MAXLEN_oauth	= 16384
 
 fuzz-cc:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \
