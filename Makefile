@@ -51,7 +51,7 @@ SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/err.c src/log.c \
 	  src/json.c src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
 	  src/smtp.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c
+	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 

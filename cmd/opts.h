@@ -13,6 +13,7 @@ enum mode {
 	MODE_FLUSH,		/* -q, --flush */
 	MODE_DROP,		/* --drop ID */
 	MODE_STORE_PW,		/* --store-password */
+	MODE_AUTHORIZE,		/* --authorize */
 	MODE_FORGET_PW,		/* --forget-password */
 	MODE_CHECK_CONFIG,	/* --check-config */
 	MODE_CONFIGURE,		/* --configure ADDRESS */

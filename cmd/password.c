@@ -12,6 +12,25 @@
 #include "../src/tokcache.h"
 #include "../src/util.h"
 
+static void make_query(const struct account *, struct secret_query *);
+
+void
+front_secret_query(const struct account *a, struct secret_query *q)
+{
+	make_query(a, q);
+}
+
+void
+front_oauth_keep(const struct account *a, const char *token, long expires)
+{
+	struct err	e;
+	char		path[700];
+
+	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == 0 &&
+	    tokcache_put(path, token, expires, &e) == -1)
+		fprintf(stderr, "outbox: warning: %s\n", e.msg);
+}
+
 static void
 make_query(const struct account *a, struct secret_query *q)
 {
@@ -95,6 +114,30 @@ oauth_client_of(const struct run *r, struct oauth_client *cl)
 	    acct_int(a, CF_TIMEOUT) : 60) * 1000;
 }
 
+static int
+oauth_app_only(const struct account *a)
+{
+	const char	*flow = acct_str(a, CF_OAUTH_FLOW);
+
+	return flow != NULL && strcmp(flow, "client_credentials") == 0;
+}
+
+/* Cache the new access token and hand it over. */
+static int
+oauth_keep(const struct account *a, struct oauth_tokens *t, char **pw,
+    struct err *e)
+{
+	char	path[700];
+
+	if (oauth_cache_path(a, path, sizeof(path)) == 0 &&
+	    tokcache_put(path, t->access, t->expires_in, e) == -1)
+		fprintf(stderr, "outbox: warning: %s\n", e->msg);
+	*pw = t->access;
+	t->access = NULL;
+	oauth_tokens_free(t);
+	return 0;
+}
+
 /* The refresh itself, under the lock. */
 static int
 oauth_fetch(struct run *r, char **pw, struct err *e)
@@ -104,13 +147,23 @@ oauth_fetch(struct run *r, char **pw, struct err *e)
 	struct oauth_client	 cl;
 	struct oauth_tokens	 t;
 	enum secret_source	 src;
-	char			*refresh, path[700];
+	char			*refresh;
 	int			 rv;
 
+	oauth_client_of(r, &cl);
+	if (oauth_app_only(a)) {
+		/* A service account: no refresh token, the secret is enough. */
+		if (oauth_client_credentials(&cl, acct_str(a,
+		    CF_OAUTH_TOKEN_URL), acct_str(a, CF_OAUTH_SCOPE), &t,
+		    e) == -1) {
+			err_prefix(e, "OAuth client credentials");
+			return -1;
+		}
+		return oauth_keep(a, &t, pw, e);
+	}
 	make_query(a, &q);
 	if (secret_get(&q, &refresh, &src, e) == -1)
 		return -1;
-	oauth_client_of(r, &cl);
 	rv = oauth_refresh(&cl, acct_str(a, CF_OAUTH_TOKEN_URL), refresh, &t,
 	    e);
 	if (rv == -1 && strcmp(t.error, "invalid_grant") == 0) {
@@ -130,13 +183,7 @@ oauth_fetch(struct run *r, char **pw, struct err *e)
 	if (t.refresh != NULL && strcmp(t.refresh, refresh) != 0)
 		oauth_rotate(a, src, t.refresh);
 	secret_free(refresh);
-	if (oauth_cache_path(a, path, sizeof(path)) == 0 &&
-	    tokcache_put(path, t.access, t.expires_in, e) == -1)
-		fprintf(stderr, "outbox: warning: %s\n", e->msg);
-	*pw = t.access;
-	t.access = NULL;
-	oauth_tokens_free(&t);
-	return 0;
+	return oauth_keep(a, &t, pw, e);
 }
 
 /*

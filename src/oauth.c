@@ -1,8 +1,18 @@
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 
 #include "conn.h"
 #include "json.h"
@@ -477,4 +487,218 @@ oauth_device_free(struct oauth_device *d)
 	free(d->verification_uri);
 	free(d->verification_uri_complete);
 	memset(d, 0, sizeof(*d));
+}
+
+static void
+b64url(const unsigned char *p, size_t n, char *out, size_t cap)
+{
+	static const char	a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t			i, o = 0;
+	unsigned		v;
+
+	for (i = 0; i + 2 < n && o + 4 < cap; i += 3) {
+		v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+		out[o++] = a[v & 63];
+	}
+	if (n - i == 1 && o + 2 < cap) {
+		v = (unsigned)p[i] << 16;
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+	} else if (n - i == 2 && o + 3 < cap) {
+		v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+	}
+	out[o] = '\0';
+}
+
+int
+oauth_pkce(char verifier[64], char challenge[64], char state[32],
+    struct err *e)
+{
+	unsigned char	rnd[32], st[16], dig[32];
+
+	if (gnutls_rnd(GNUTLS_RND_KEY, rnd, sizeof(rnd)) < 0 ||
+	    gnutls_rnd(GNUTLS_RND_NONCE, st, sizeof(st)) < 0)
+		return err_set(e, ERR_SOFTWARE, "no random bytes for PKCE");
+	b64url(rnd, sizeof(rnd), verifier, 64);
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, verifier, strlen(verifier),
+	    dig) < 0)
+		return err_set(e, ERR_SOFTWARE, "SHA-256 failed");
+	b64url(dig, sizeof(dig), challenge, 64);
+	b64url(st, sizeof(st), state, 32);
+	explicit_bzero(rnd, sizeof(rnd));
+	return 0;
+}
+
+char *
+oauth_auth_url(const char *auth_url, const char *client_id,
+    const char *redirect, const char *scope, const char *state,
+    const char *challenge)
+{
+	struct buf	q = { 0 };
+	char		*u;
+
+	oauth_form_add(&q, "response_type", "code");
+	oauth_form_add(&q, "client_id", client_id);
+	oauth_form_add(&q, "redirect_uri", redirect);
+	if (scope != NULL)
+		oauth_form_add(&q, "scope", scope);
+	oauth_form_add(&q, "state", state);
+	oauth_form_add(&q, "code_challenge", challenge);
+	oauth_form_add(&q, "code_challenge_method", "S256");
+	u = xasprintf("%s%c%s", auth_url, strchr(auth_url, '?') ? '&' : '?',
+	    q.p);
+	buf_free(&q);
+	return u;
+}
+
+int
+oauth_listen(int *fd, int *port, struct err *e)
+{
+	struct sockaddr_in	sa;
+	socklen_t		len = sizeof(sa);
+
+	if ((*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return err_sys(e, ERR_OS, "socket");
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(*fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(*fd, 4) == -1 ||
+	    getsockname(*fd, (struct sockaddr *)&sa, &len) == -1) {
+		close(*fd);
+		return err_sys(e, ERR_OS, "cannot listen on 127.0.0.1");
+	}
+	*port = ntohs(sa.sin_port);
+	return 0;
+}
+
+static int
+hexval(int c)
+{
+	return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+/* The percent-decoded value of key in a query string, or NULL. */
+static char *
+query_get(const char *q, const char *key)
+{
+	size_t		 kl = strlen(key);
+	const char	*p;
+	struct buf	 v = { 0 };
+
+	for (p = q; p != NULL && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 :
+	    NULL) {
+		if (strncmp(p, key, kl) != 0 || p[kl] != '=')
+			continue;
+		for (p += kl + 1; *p && *p != '&' && *p != ' '; p++) {
+			if (*p == '%' && isxdigit((unsigned char)p[1]) &&
+			    isxdigit((unsigned char)p[2])) {
+				buf_addc(&v, (char)(hexval((unsigned char)p[1]) *
+				    16 + hexval((unsigned char)p[2])));
+				p += 2;
+			} else
+				buf_addc(&v, *p == '+' ? ' ' : *p);
+		}
+		if (v.p == NULL || has_ctl(v.p)) {
+			buf_wipe(&v);
+			return NULL;
+		}
+		return v.p;
+	}
+	return NULL;
+}
+
+static void
+http_answer(int c, int status, const char *text)
+{
+	char	*r;
+
+	r = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
+	    "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n"
+	    "%s", status, status == 200 ? "OK" : "Bad Request", strlen(text),
+	    text);
+	(void)write_all(c, r, strlen(r));
+	free(r);
+}
+
+/* One request: 1 with the code, 0 not ours, -1 the provider's error. */
+static int
+redirect_one(int c, const char *state, long long until, char **code,
+    struct err *e)
+{
+	char		 req[8192], *q, *st, *er;
+	struct pollfd	 pfd = { c, POLLIN, 0 };
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 rv = 0;
+
+	while (n < sizeof(req) - 1 && memchr(req, '\n', n) == NULL) {
+		if (poll(&pfd, 1, (int)(until - now_ms() > 0 ? until - now_ms() :
+		    0)) <= 0 || (r = read(c, req + n, sizeof(req) - 1 - n)) <= 0)
+			return 0;
+		n += (size_t)r;
+	}
+	req[n] = '\0';
+	if (strncmp(req, "GET /", 5) != 0 || (q = strchr(req, '?')) == NULL) {
+		http_answer(c, 400, "outbox: not an authorization redirect\n");
+		return 0;
+	}
+	q[strcspn(q, " \r\n")] = '\0';
+	st = query_get(q + 1, "state");
+	if (st == NULL || strcmp(st, state) != 0) {
+		http_answer(c, 400, "outbox: wrong state; ignored\n");
+		free(st);
+		return 0;
+	}
+	free(st);
+	if ((*code = query_get(q + 1, "code")) != NULL && **code != '\0') {
+		http_answer(c, 200, "outbox: authorized. You may close this "
+		    "window.\n");
+		rv = 1;
+	} else {
+		char clean[100];
+
+		secret_free(*code);
+		*code = NULL;
+		er = query_get(q + 1, "error");
+		sanitize(clean, sizeof(clean), er ? er : "no code",
+		    strlen(er ? er : "no code"));
+		free(er);
+		http_answer(c, 400, "outbox: the authorization failed.\n");
+		rv = err_set(e, ERR_AUTH, "the provider sent back an error "
+		    "instead of a code: %s", clean);
+	}
+	explicit_bzero(req, sizeof(req));
+	return rv;
+}
+
+int
+oauth_redirect_wait(int fd, const char *state, int timeout_ms, char **code,
+    struct err *e)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	long long	 until = now_ms() + timeout_ms;
+	int		 c, rv;
+
+	*code = NULL;
+	for (;;) {
+		long long left = until - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return err_set(e, ERR_TEMP, "no authorization arrived "
+			    "within %d s", timeout_ms / 1000);
+		if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			continue;
+		rv = redirect_one(c, state, now_ms() + 10000 < until ?
+		    now_ms() + 10000 : until, code, e);
+		close(c);
+		if (rv != 0)
+			return rv == 1 ? 0 : -1;
+	}
 }

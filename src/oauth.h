@@ -81,3 +81,27 @@ int	 oauth_http_parse(const char *, size_t, int *status, struct buf *body,
 	    char *location, size_t loclen, struct err *);
 
 #endif
+
+/*
+ * PKCE (RFC 7636): a fresh random verifier (43 characters) and its S256
+ * challenge, base64url without padding; state too, for the redirect.
+ */
+int	 oauth_pkce(char verifier[64], char challenge[64], char state[32],
+	    struct err *);
+/* The authorization URL for the code flow (free with free()). */
+char	*oauth_auth_url(const char *auth_url, const char *client_id,
+	    const char *redirect_uri, const char *scope, const char *state,
+	    const char *challenge);
+/*
+ * The loopback redirect (RFC 8252 section 7.3): listen on 127.0.0.1 on
+ * a free port.  Errors: ERR_OS.
+ */
+int	 oauth_listen(int *fd, int *port, struct err *);
+/*
+ * Take redirects until one carries our state, at most timeout_ms: *code
+ * gets the code (free with secret_free).  Errors: ERR_AUTH for an error
+ * the provider sends back (access_denied...), ERR_TEMP on timeout.
+ * Requests with another state are answered 400 and ignored.
+ */
+int	 oauth_redirect_wait(int fd, const char *state, int timeout_ms,
+	    char **code, struct err *);
