@@ -277,3 +277,38 @@ keyring_token() {
 	assert_equal "$status" 78
 	assert_regex "$stderr" 'oauth_provider: google or microsoft, not .yahoo.'
 }
+
+@test "real Postfix + Dovecot: a 3 KB token from --authorize, checked by introspection, the message arrives byte for byte" {
+	maildir_clear bob
+	AS_PORT=$AUTHSERVER_PORT
+	AS_LOG=$MTA_DIR/log/authserver.log
+	for mech in xoauth2 oauthbearer; do
+		config "$OAUTH_PORT" 'oauth_flow device' "auth $mech"
+		sed -i -e 's/^user .*/user alice/' -e 's/^oauth_client_id .*/oauth_client_id outbox-test/' "$RC"
+		"$OUTBOX" -C "$RC" --authorize 2>"$BATS_TEST_TMPDIR/err" &
+		OB_PID=$!
+		wait_for "$BATS_TEST_TMPDIR/err" 'and enter the code'
+		code=$(sed -n 's/.*enter the code //p' "$BATS_TEST_TMPDIR/err")
+		get "https://localhost:$AS_PORT/approve?user_code=$code" >/dev/null
+		st=0
+		wait "$OB_PID" || st=$?
+		OB_PID=
+		assert_equal "$st" 0
+		printf 'From: alice@example.org\nTo: bob@example.org\nDate: Mon, 7 Dec 2026 17:00:00 +0000\nMessage-ID: <b.%s@example.org>\nSubject: bearer\n\nline one\n\n.dot\n' "$mech" >"$MSG"
+		mta_log_mark
+		run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+		assert_success
+		maildir_wait bob 1
+		cmp "$MSG" <(maildir_last bob)
+		mta_log_wait "sasl_method=${mech^^}, sasl_username=alice"
+		maildir_clear bob
+		rm -f "$XDG_CACHE_HOME/outbox/oauth-default"
+		secret-tool clear host localhost port "$OAUTH_PORT" service smtp user alice 2>/dev/null || true
+	done
+	# A token the server never issued is refused by introspection: 77.
+	config "$OAUTH_PORT" 'auth xoauth2' 'password AT.forged'
+	sed -i -e 's/^user .*/user alice/' -e '/^oauth_token_url/d' "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" 'authentication with XOAUTH2 failed: 535'
+}
