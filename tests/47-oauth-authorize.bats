@@ -312,3 +312,19 @@ keyring_token() {
 	assert_equal "$status" 77
 	assert_regex "$stderr" 'authentication with XOAUTH2 failed: 535'
 }
+
+@test "--configure offers --authorize for Gmail and Microsoft addresses, with no DNS" {
+	run "$OUTBOX" --configure me@gmail.com
+	assert_success
+	assert_line 'oauth_provider google'
+	assert_line '#   outbox --authorize -a gmail.com'
+	run "$OUTBOX" --configure me@contoso.onmicrosoft.com
+	assert_success
+	assert_line 'oauth_provider microsoft'
+	assert_line '#   outbox --authorize -a contoso.onmicrosoft.com'
+	# The printed block is a working account once the id is filled in.
+	"$OUTBOX" --configure me@outlook.com | sed 's/YOUR-CLIENT-ID/abc/' >"$RC"
+	run "$OUTBOX" -C "$RC" -a outlook.com -P
+	assert_success
+	assert_line --regexp '^    host += smtp\.office365\.com  \(default\)$'
+}
