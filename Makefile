@@ -48,11 +48,11 @@ override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/deliver.c \
-	  src/envelope.c src/err.c src/log.c \
-	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
-	  src/util.c
+	  src/envelope.c src/err.c src/json.c src/log.c src/message.c \
+	  src/oauth.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
+	  src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c
+	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 
@@ -138,7 +138,7 @@ FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 300
 FUZZ_DIR	 = tests/fuzz
 FUZZ_BUILD	 = $(FUZZ_DIR)/build
-FUZZ_TARGETS	 = reply config message addr
+FUZZ_TARGETS	 = reply config message addr oauth
 FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -Isrc $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
 		   -fsanitize=fuzzer-no-link,address,undefined \
@@ -153,6 +153,7 @@ FUZZ_MAXLEN_reply	= 4096
 FUZZ_MAXLEN_config	= 8192
 FUZZ_MAXLEN_message	= 65536
 FUZZ_MAXLEN_addr	= 4096
+FUZZ_MAXLEN_oauth	= 16384
 
 fuzz-cc:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \

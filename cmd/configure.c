@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "front.h"
 #include "../src/util.h"
@@ -134,6 +135,45 @@ probe(struct run *r, const char *acct, const struct srv *s, int implicit,
 	return front_serverinfo(r, stderr, e);
 }
 
+/* Providers whose servers take OAuth 2.0 only: their preset's name. */
+static const char *
+oauth_provider_of(const char *domain)
+{
+	static const char *const google[] = { "gmail.com", "googlemail.com",
+	    NULL };
+	static const char *const microsoft[] = { "outlook.com", "hotmail.com",
+	    "live.com", "msn.com", "onmicrosoft.com", NULL };
+	size_t	i, n = strlen(domain), k;
+
+	for (i = 0; google[i] != NULL; i++)
+		if (strcasecmp(domain, google[i]) == 0)
+			return "google";
+	for (i = 0; microsoft[i] != NULL; i++) {
+		k = strlen(microsoft[i]);
+		if (strcasecmp(domain, microsoft[i]) == 0 || (n > k &&
+		    domain[n - k - 1] == '.' &&
+		    strcasecmp(domain + n - k, microsoft[i]) == 0))
+			return "microsoft";
+	}
+	return NULL;
+}
+
+static int
+print_oauth(const char *addr, const char *domain, const char *provider)
+{
+	printf("# %s: %s, which takes OAuth 2.0 sign-in (outbox ships no "
+	    "client id:\n# the README says how to register one)\n"
+	    "account %s\nfrom %s\nuser %s\noauth_provider %s\n"
+	    "oauth_client_id YOUR-CLIENT-ID\n", domain,
+	    strcmp(provider, "google") == 0 ? "Google" : "Microsoft", domain,
+	    addr, addr, provider);
+	if (strcmp(provider, "google") == 0)
+		printf("oauth_client_secret YOUR-CLIENT-SECRET\n");
+	printf("# Add this to ~/.config/outbox/config, then sign in:\n"
+	    "#   outbox --authorize -a %s\n", domain);
+	return 0;
+}
+
 int
 mode_configure(struct run *r, struct err *e)
 {
@@ -150,6 +190,8 @@ mode_configure(struct run *r, struct err *e)
 		return -1;
 	}
 	domain++;
+	if (oauth_provider_of(domain) != NULL)
+		return print_oauth(addr, domain, oauth_provider_of(domain));
 	resolver_init();
 	snprintf(name, sizeof(name), "_submissions._tcp.%s", domain);
 	if ((rv = lookup_srv(name, &s)) != 0) {

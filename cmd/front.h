@@ -112,6 +112,12 @@ int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
 int	 mode_store_password(struct run *, struct err *);
 int	 mode_forget_password(struct run *, struct err *);
+int	 mode_authorize(struct run *, struct err *);
+/* The keyring query for the current account (cmd/password.c). */
+struct secret_query;
+void	 front_secret_query(const struct account *, struct secret_query *);
+/* Cache an access token for the account (cmd/password.c). */
+void	 front_oauth_keep(const struct account *, const char *, long);
 int	 mode_check_config(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);

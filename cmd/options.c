@@ -63,7 +63,7 @@ static const struct {
 
 enum {
 	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
-	OPT_STORE_PW, OPT_FORGET_PW, OPT_CHECK_CONFIG, OPT_DRY_RUN, OPT_ERRORS,
+	OPT_STORE_PW, OPT_AUTHORIZE, OPT_FORGET_PW, OPT_CHECK_CONFIG, OPT_DRY_RUN, OPT_ERRORS,
 	OPT_CONFIGURE,
 };
 
@@ -95,6 +95,7 @@ long_options(void)
 		{ "flush",		no_argument,	   NULL, OPT_FLUSH },
 		{ "drop",		required_argument, NULL, OPT_DROP },
 		{ "store-password",	no_argument,	   NULL, OPT_STORE_PW },
+		{ "authorize",		no_argument,	   NULL, OPT_AUTHORIZE },
 		{ "forget-password",	no_argument,	   NULL, OPT_FORGET_PW },
 		{ "check-config",	no_argument,	   NULL, OPT_CHECK_CONFIG },
 		{ "dry-run",		no_argument,	   NULL, OPT_DRY_RUN },
@@ -278,6 +279,9 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 	case OPT_STORE_PW:
 		o->mode = MODE_STORE_PW;
 		return 0;
+	case OPT_AUTHORIZE:
+		o->mode = MODE_AUTHORIZE;
+		return 0;
 	case OPT_FORGET_PW:
 		o->mode = MODE_FORGET_PW;
 		return 0;
@@ -377,6 +381,7 @@ usage_print(FILE *fp)
 "       outbox -q [-v] [-qI id] [-qR account] | -qH id | -qU id | -bp |\n"
 "              --drop=id\n"
 "       outbox --store-password | --forget-password [-a account]\n"
+"       outbox --authorize [-a account]\n"
 "\n"
 "Reads a message on standard input and submits it to the account's server.\n"
 "\n"
@@ -404,6 +409,8 @@ usage_print(FILE *fp)
 "      --drop=ID             remove a queue entry\n"
 "      --store-password      store the account's password in the keyring\n"
 "      --forget-password     remove it from the keyring\n"
+"      --authorize           sign in with OAuth 2.0 and keep the refresh\n"
+"                            token where the password would be\n"
 "      --version             show versions\n"
 "      --help                show this help\n"
 "Config commands as options: --host --port --timeout --session-timeout\n"

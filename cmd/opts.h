@@ -15,6 +15,7 @@ enum mode {
 	MODE_HOLD,		/* -qH ID: no more attempts */
 	MODE_RELEASE,		/* -qU ID: attempts again */
 	MODE_STORE_PW,		/* --store-password */
+	MODE_AUTHORIZE,		/* --authorize */
 	MODE_FORGET_PW,		/* --forget-password */
 	MODE_CHECK_CONFIG,	/* --check-config */
 	MODE_CONFIGURE,		/* --configure ADDRESS */

@@ -154,6 +154,8 @@ dispatch(struct run *r, struct err *e)
 		return mode_hold(r, e);
 	case MODE_STORE_PW:
 		return mode_store_password(r, e);
+	case MODE_AUTHORIZE:
+		return mode_authorize(r, e);
 	case MODE_FORGET_PW:
 		return mode_forget_password(r, e);
 	case MODE_CHECK_CONFIG:

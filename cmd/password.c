@@ -8,7 +8,27 @@
 #include "front.h"
 #include "../src/oauth.h"
 #include "../src/secret.h"
+#include "../src/tokcache.h"
 #include "../src/util.h"
+
+static void make_query(const struct account *, struct secret_query *);
+
+void
+front_secret_query(const struct account *a, struct secret_query *q)
+{
+	make_query(a, q);
+}
+
+void
+front_oauth_keep(const struct account *a, const char *token, long expires)
+{
+	struct err	e;
+	char		path[700];
+
+	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == 0 &&
+	    tokcache_put(path, token, expires, &e) == -1)
+		fprintf(stderr, "outbox: warning: %s\n", e.msg);
+}
 
 static void
 make_query(const struct account *a, struct secret_query *q)
@@ -25,110 +45,175 @@ make_query(const struct account *a, struct secret_query *q)
 	    acct_int(a, CF_TIMEOUT) : 60;
 }
 
-/* The cached access token, when it has a minute left; else NULL. */
+static int
+oauth_cache_path(const struct account *a, char *path, size_t len)
+{
+	return front_cache_file("oauth", a, 0, path, len);
+}
+
+/* The cached access token, unless it is the one just refused. */
 static char *
-oauth_cached(const struct account *a)
+oauth_cached(const struct account *a, const char *refused)
 {
-	char		path[700], buf[8192];
-	long long	expiry;
-	ssize_t		n;
-	int		fd;
-	char		*sp;
+	struct err	 why;
+	char		 path[700], *t;
 
-	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == -1 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (oauth_cache_path(a, path, sizeof(path)) == -1)
 		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	expiry = strtoll(buf, &sp, 10);
-	if (*sp != ' ' || expiry < (long long)time(NULL) + 60) {
-		explicit_bzero(buf, sizeof(buf));
+	if (tokcache_get(path, &t, &why) == 0) {
+		if (why.cls != ERR_NONE)
+			fprintf(stderr, "outbox: warning: %s\n", why.msg);
 		return NULL;
 	}
-	sp[1 + strcspn(sp + 1, "\n")] = '\0';
-	sp = xstrdup(sp + 1);
-	explicit_bzero(buf, sizeof(buf));
-	return sp;
+	if (refused != NULL && strcmp(t, refused) == 0) {
+		secret_free(t);
+		return NULL;
+	}
+	return t;
 }
 
-/* Keep the access token until it expires: a 0600 file, written whole. */
+/*
+ * A rotated refresh token replaces the stored one; the keyring replaces
+ * its item in one step, so the old one is dropped only once the new one
+ * is written.  Other sources cannot be written to.
+ */
 static void
-oauth_keep(const struct account *a, const char *token, long expires_in)
+oauth_rotate(const struct account *a, enum secret_source src,
+    const char *fresh)
 {
-	char	path[700], tmp[720], *line;
-	int	fd;
+	struct secret_query	q;
+	struct err		e;
 
-	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == -1)
+	if (src != SECRET_KEYRING) {
+		fprintf(stderr, "outbox: warning: account %s: the token "
+		    "endpoint issued a new refresh token, but the old one comes "
+		    "from %s, which outbox cannot update; store the new one "
+		    "with outbox --authorize -a %s\n", a->name,
+		    src == SECRET_EVAL ? "passwordeval" : "the config",
+		    a->name);
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	line = xasprintf("%lld %s\n", (long long)time(NULL) +
-	    (expires_in > 0 ? expires_in : 3600), token);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd != -1 && write_all(fd, line, strlen(line)) == 0 &&
-	    close(fd) == 0)
-		rename(tmp, path);
-	else {
-		if (fd != -1)
-			close(fd);
-		unlink(tmp);
 	}
-	secret_free(line);
+	make_query(a, &q);
+	if (secret_store(&q, fresh, &e) == -1)
+		fprintf(stderr, "outbox: warning: account %s: the new refresh "
+		    "token could not be stored: %s\n", a->name, e.msg);
 }
 
 static void
-oauth_forget(const struct account *a)
+oauth_client_of(const struct run *r, struct oauth_client *cl)
+{
+	const struct account *a = r->acct;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->client_id = acct_str(a, CF_OAUTH_CLIENT_ID);
+	cl->client_secret = acct_str(a, CF_OAUTH_CLIENT_SECRET);
+	/* The mail account's TLS settings never apply here. */
+	cl->trust_file = acct_str(a, CF_OAUTH_TLS_TRUST_FILE);
+	cl->timeout_ms = (acct_int(a, CF_TIMEOUT) > 0 ?
+	    acct_int(a, CF_TIMEOUT) : 60) * 1000;
+}
+
+static int
+oauth_app_only(const struct account *a)
+{
+	const char	*flow = acct_str(a, CF_OAUTH_FLOW);
+
+	return flow != NULL && strcmp(flow, "client_credentials") == 0;
+}
+
+/* Cache the new access token and hand it over. */
+static int
+oauth_keep(const struct account *a, struct oauth_tokens *t, char **pw,
+    struct err *e)
 {
 	char	path[700];
 
-	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == 0)
-		unlink(path);
+	if (oauth_cache_path(a, path, sizeof(path)) == 0 &&
+	    tokcache_put(path, t->access, t->expires_in, e) == -1)
+		fprintf(stderr, "outbox: warning: %s\n", e->msg);
+	*pw = t->access;
+	t->access = NULL;
+	oauth_tokens_free(t);
+	return 0;
+}
+
+/* The refresh itself, under the lock. */
+static int
+oauth_fetch(struct run *r, char **pw, struct err *e)
+{
+	const struct account	*a = r->acct;
+	struct secret_query	 q;
+	struct oauth_client	 cl;
+	struct oauth_tokens	 t;
+	enum secret_source	 src;
+	char			*refresh;
+	int			 rv;
+
+	oauth_client_of(r, &cl);
+	if (oauth_app_only(a)) {
+		/* A service account: no refresh token, the secret is enough. */
+		if (oauth_client_credentials(&cl, acct_str(a,
+		    CF_OAUTH_TOKEN_URL), acct_str(a, CF_OAUTH_SCOPE), &t,
+		    e) == -1) {
+			err_prefix(e, "OAuth client credentials");
+			return -1;
+		}
+		return oauth_keep(a, &t, pw, e);
+	}
+	make_query(a, &q);
+	if (secret_get(&q, &refresh, &src, e) == -1)
+		return -1;
+	/* A token has no white space; a newline is from "echo ... |". */
+	refresh[strcspn(refresh, " \t\r\n")] = '\0';
+	rv = oauth_refresh(&cl, acct_str(a, CF_OAUTH_TOKEN_URL), refresh, &t,
+	    e);
+	if (rv == -1 && strcmp(t.error, "invalid_grant") == 0) {
+		err_set(e, ERR_TEMP, "the refresh token is no longer valid "
+		    "(revoked, unused too long, or the password changed): run "
+		    "outbox --authorize -a %s%s", a->name, strcmp(acct_str(a, CF_QUEUE), "off") == 0 ?
+		    "; the message was not sent (queue off)" : "");
+		secret_free(refresh);
+		return -1;
+	}
+	if (rv == -1) {
+		err_prefix(e, "OAuth token refresh");
+		secret_free(refresh);
+		return -1;
+	}
+	if (t.refresh != NULL && strcmp(t.refresh, refresh) != 0)
+		oauth_rotate(a, src, t.refresh);
+	secret_free(refresh);
+	return oauth_keep(a, &t, pw, e);
 }
 
 /*
  * An access token: cached, or from the token endpoint in exchange for
  * the refresh token, which is where the password would be (keyring,
- * passwordeval...).
+ * passwordeval...).  Refreshes are under a lock: a second process waits
+ * and takes the token the first one got.  refused: the token the server
+ * just refused, never taken from the cache again.
  */
 static int
-oauth_token(struct run *r, char **pw, int fresh, struct err *e)
+oauth_token(struct run *r, char **pw, const char *refused, struct err *e)
 {
-	const struct account	*a = r->acct;
-	struct secret_query	 q;
-	struct oauth_params	 op;
-	struct smtp_params	 sp;
-	enum secret_source	 src;
-	char			*refresh;
-	long			 expires;
-	int			 rv;
+	char	path[700];
+	int	lock, rv;
 
 	r->oauth_cached = 0;
-	if (!fresh && (*pw = oauth_cached(a)) != NULL) {
+	if ((*pw = oauth_cached(r->acct, refused)) != NULL) {
 		r->oauth_cached = 1;
 		return 0;
 	}
-	make_query(a, &q);
-	if (secret_get(&q, &refresh, &src, e) == -1)
+	if (oauth_cache_path(r->acct, path, sizeof(path)) == -1)
+		return oauth_fetch(r, pw, e);
+	if ((lock = tokcache_lock(path, 2 * 60 * 1000, e)) == -1)
 		return -1;
-	front_smtp_params(r, &sp);
-	memset(&op, 0, sizeof(op));
-	op.url = acct_str(a, CF_OAUTH_TOKEN_URL);
-	op.client_id = acct_str(a, CF_OAUTH_CLIENT_ID);
-	op.client_secret = acct_str(a, CF_OAUTH_CLIENT_SECRET);
-	op.refresh_token = refresh;
-	op.tls = sp.tlsp;
-	op.tls.fingerprint = NULL;	/* that pins the mail server */
-	op.timeout_ms = sp.timeout_ms;
-	rv = oauth_refresh(&op, pw, &expires, e);
-	secret_free(refresh);
-	if (rv == -1) {
-		err_prefix(e, "OAuth token refresh");
-		return -1;
-	}
-	oauth_keep(a, *pw, expires);
-	return 0;
+	if ((*pw = oauth_cached(r->acct, refused)) != NULL)
+		rv = 0;
+	else
+		rv = oauth_fetch(r, pw, e);
+	tokcache_unlock(lock);
+	return rv;
 }
 
 static int
@@ -153,7 +238,7 @@ front_password(struct run *r, char **pw, struct err *e)
 	    strcmp(auth, "gssapi") == 0)
 		return 0;
 	if (uses_token_endpoint(r->acct))
-		return oauth_token(r, pw, 0, e);
+		return oauth_token(r, pw, NULL, e);
 	make_query(r->acct, &q);
 	return secret_get(&q, pw, &src, e);
 }
@@ -161,15 +246,17 @@ front_password(struct run *r, char **pw, struct err *e)
 int
 front_auth_retry(struct run *r, char **pw, const struct err *why)
 {
-	struct err	e;
+	struct err	 e;
+	char		*refused = *pw;
+	int		 rv;
 
 	if (why->cls != ERR_AUTH || !r->oauth_cached ||
 	    !uses_token_endpoint(r->acct))
 		return 0;
-	oauth_forget(r->acct);
-	secret_free(*pw);
 	*pw = NULL;
-	if (oauth_token(r, pw, 1, &e) == -1) {
+	rv = oauth_token(r, pw, refused, &e);
+	secret_free(refused);
+	if (rv == -1) {
 		say_error(r, r->acct, &e);
 		return 0;
 	}

@@ -126,7 +126,7 @@ _outbox()
 		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
 		    --queue-lifetime= --all-or-nothing --store-password
-		    --forget-password' \
+		    --forget-password --authorize' \
 		    -- "$cur"))
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
 	fi

@@ -67,6 +67,7 @@ complete -c outbox -l errors -x -a 'machine human' -d 'Error format'
 complete -c outbox -s S -l serverinfo -d 'Show what the server offers'
 complete -c outbox -l store-password -d 'Store the password in the keyring'
 complete -c outbox -l forget-password -d 'Remove the password from the keyring'
+complete -c outbox -l authorize -d 'Sign in with OAuth 2.0 and keep the refresh token'
 complete -c outbox -l version -d 'Show versions'
 complete -c outbox -l help -d 'Show help'
 

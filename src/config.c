@@ -32,6 +32,8 @@ enum cftype {
 	T_FINGERPRINT,	/* hex bytes with colons, or sha256//BASE64 */
 	T_SYSLOG,	/* on|off|LOG_FACILITY */
 	T_QUEUE,	/* off|on|always */
+	T_PROVIDER,	/* google|microsoft */
+	T_FLOW,		/* device|browser|client_credentials */
 	T_UNSUPPORTED,	/* recognised, not available in outbox */
 };
 
@@ -94,6 +96,13 @@ static const struct cfrow {
 	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
 	{ "oauth_client_id",	CF_OAUTH_CLIENT_ID,	T_STR, NULL },
 	{ "oauth_client_secret", CF_OAUTH_CLIENT_SECRET, T_SECRET, NULL },
+	{ "oauth_tls_trust_file", CF_OAUTH_TLS_TRUST_FILE, T_PATH, NULL },
+	{ "oauth_provider",	CF_OAUTH_PROVIDER,	T_PROVIDER, NULL },
+	{ "oauth_tenant",	CF_OAUTH_TENANT,	T_STR, NULL },
+	{ "oauth_auth_url",	CF_OAUTH_AUTH_URL,	T_STR, NULL },
+	{ "oauth_device_url",	CF_OAUTH_DEVICE_URL,	T_STR, NULL },
+	{ "oauth_scope",	CF_OAUTH_SCOPE,		T_STR, NULL },
+	{ "oauth_flow",		CF_OAUTH_FLOW,		T_FLOW, NULL },
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
@@ -334,6 +343,18 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 			return xstrdup(v);
 		if (*v == '\0')
 			return xstrdup("on");
+		break;
+	case T_PROVIDER:
+		if (strcmp(v, "google") == 0 || strcmp(v, "microsoft") == 0)
+			return xstrdup(v);
+		err_set(e, ERR_CONFIG, "oauth_provider: google or microsoft, "
+		    "not '%s' (set oauth_auth_url, oauth_token_url... for "
+		    "another provider)", v);
+		return NULL;
+	case T_FLOW:
+		if (strcmp(v, "device") == 0 || strcmp(v, "browser") == 0 ||
+		    strcmp(v, "client_credentials") == 0)
+			return xstrdup(v);
 		break;
 	case T_SYSLOG:
 		if (*v == '\0' || strcmp(v, "on") == 0 || strcmp(v, "off") == 0 ||
@@ -985,11 +1006,66 @@ set_default(struct account *a, enum cfkey key, const char *v)
 		acct_put(a, key, xstrdup(v), &ORIGIN_DEFAULT);
 }
 
+static void
+set_default_own(struct account *a, enum cfkey key, char *v)
+{
+	if (a->val[key] == NULL)
+		acct_put(a, key, v, &ORIGIN_DEFAULT);
+	else
+		free(v);
+}
+
+/*
+ * oauth_provider: the endpoints, scope, server and mechanism, each only
+ * where the account does not set it.
+ */
+static void
+oauth_preset(struct account *a)
+{
+	const char	*p = a->val[CF_OAUTH_PROVIDER], *t;
+	char		*base;
+	int		 app;
+
+	if (p == NULL)
+		return;
+	set_default(a, CF_AUTH, "xoauth2");
+	if (strcmp(p, "google") == 0) {
+		set_default(a, CF_HOST, "smtp.gmail.com");
+		set_default(a, CF_OAUTH_AUTH_URL,
+		    "https://accounts.google.com/o/oauth2/v2/auth");
+		set_default(a, CF_OAUTH_DEVICE_URL,
+		    "https://oauth2.googleapis.com/device/code");
+		set_default(a, CF_OAUTH_TOKEN_URL,
+		    "https://oauth2.googleapis.com/token");
+		set_default(a, CF_OAUTH_SCOPE, "https://mail.google.com/");
+		/* Google's device flow does not grant the mail scope. */
+		set_default(a, CF_OAUTH_FLOW, "browser");
+		return;
+	}
+	set_default(a, CF_HOST, "smtp.office365.com");
+	set_default(a, CF_OAUTH_TENANT, "common");
+	t = a->val[CF_OAUTH_TENANT];
+	base = xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0", t);
+	set_default(a, CF_OAUTH_FLOW, "device");
+	app = strcmp(a->val[CF_OAUTH_FLOW], "client_credentials") == 0;
+	set_default(a, CF_OAUTH_SCOPE, app ?
+	    "https://outlook.office365.com/.default" :
+	    "https://outlook.office.com/SMTP.Send offline_access");
+	set_default_own(a, CF_OAUTH_AUTH_URL, xasprintf("%s/authorize", base));
+	set_default_own(a, CF_OAUTH_DEVICE_URL,
+	    xasprintf("%s/devicecode", base));
+	set_default_own(a, CF_OAUTH_TOKEN_URL, xasprintf("%s/token", base));
+	free(base);
+}
+
 int
 account_resolve(struct account *a, struct err *e)
 {
-	const char	*host = a->val[CF_HOST];
+	const char	*host;
 	int		 tls, smtps;
+
+	oauth_preset(a);
+	host = a->val[CF_HOST];
 
 	if (host == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: no host given (add "
@@ -1027,8 +1103,14 @@ account_resolve(struct account *a, struct err *e)
 		    "user is given (add 'user NAME')", a->name);
 	if (a->val[CF_OAUTH_TOKEN_URL] != NULL &&
 	    a->val[CF_OAUTH_CLIENT_ID] == NULL)
-		return err_set(e, ERR_CONFIG, "account %s: oauth_token_url needs "
-		    "oauth_client_id too", a->name);
+		return err_set(e, ERR_CONFIG, "account %s: OAuth 2.0 needs "
+		    "oauth_client_id: register a client with the provider (see "
+		    "the README) and add 'oauth_client_id ID'", a->name);
+	if (a->val[CF_OAUTH_FLOW] != NULL &&
+	    strcmp(a->val[CF_OAUTH_FLOW], "client_credentials") == 0 &&
+	    a->val[CF_OAUTH_CLIENT_SECRET] == NULL)
+		return err_set(e, ERR_CONFIG, "account %s: oauth_flow "
+		    "client_credentials needs oauth_client_secret", a->name);
 	if (a->val[CF_TLS_CERT_FILE] != NULL && a->val[CF_TLS_KEY_FILE] == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: tls_cert_file needs "
 		    "tls_key_file too", a->name);

@@ -10,6 +10,7 @@
 #include <gnutls/crypto.h>
 #include <gsasl.h>
 
+#include "json.h"
 #include "sasl.h"
 #include "util.h"
 
@@ -79,6 +80,7 @@ struct sasl {
 	int		 sent;
 	char		*user;
 	char		*token;
+	char		 server_error[200];	/* bearer: the JSON error */
 	unsigned long	 iter;		/* SCRAM count refused; ULONG_MAX:
 					   not a count at all */
 };
@@ -301,14 +303,48 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
  * response; a challenge after it carries the server's error, which is
  * acknowledged ("" or ^A) so that the server sends its final refusal.
  */
+/* The server's error (RFC 7628 section 3.2.2): status and scope. */
+static void
+bearer_error(struct sasl *s, const char *chal)
+{
+	gnutls_datum_t	 in, raw;
+	struct json	 j;
+	const char	*status, *scope;
+	char		 t[200];
+
+	s->server_error[0] = '\0';
+	in.data = (unsigned char *)chal;
+	in.size = (unsigned)strlen(chal);
+	if (in.size == 0 || gnutls_base64_decode2(&in, &raw) < 0)
+		return;
+	if (json_parse((char *)raw.data, raw.size, &j) == 0) {
+		status = json_str(&j, "status");
+		scope = json_str(&j, "scope");
+		snprintf(t, sizeof(t), "%s%s%s%s", status ? "status " : "",
+		    status ? status : "", scope ? (status ? ", scope " :
+		    "scope ") : "", scope ? scope : "");
+		sanitize(s->server_error, sizeof(s->server_error), t,
+		    strlen(t));
+		json_free(&j);
+	}
+	gnutls_free(raw.data);
+}
+
+const char *
+sasl_server_error(const struct sasl *s)
+{
+	return s != NULL && s->server_error[0] ? s->server_error : NULL;
+}
+
 static int
-bearer_step(struct sasl *s, char **out, struct err *e)
+bearer_step(struct sasl *s, const char *chal, char **out, struct err *e)
 {
 	struct buf	 b = { 0 };
 	gnutls_datum_t	 in, b64;
 	int		 rv;
 
 	if (s->sent) {
+		bearer_error(s, chal);
 		*out = xstrdup(s->bearer == 1 ? "" : "AQ==");
 		return 1;
 	}
@@ -338,7 +374,7 @@ sasl_step(struct sasl *s, const char *in, char **out, struct err *e)
 
 	*out = NULL;
 	if (s->bearer)
-		return bearer_step(s, out, e);
+		return bearer_step(s, in, out, e);
 	rv = s->gs.step64(s->sess, in, out);
 	if (rv == GSASL_OK)
 		return 1;

@@ -48,6 +48,11 @@ int	 sasl_start(struct sasl **, const char *mech, const struct sasl_creds *,
  */
 int	 sasl_step(struct sasl *, const char *in, char **out, struct err *);
 void	 sasl_end(struct sasl *);
+/*
+ * XOAUTH2, OAUTHBEARER: what the server's error challenge said ("status
+ * invalid_token, scope ..."), sanitised; NULL when it sent none.
+ */
+const char *sasl_server_error(const struct sasl *);
 /* libgsasl's version, loading it to ask; or why it cannot be loaded. */
 void	 sasl_version(char *, size_t);
 

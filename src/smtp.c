@@ -28,6 +28,7 @@ struct smtp_session {
 	int				 broken;	/* no further message */
 	int				 quit_sent;
 	const char			*auth_pending;	/* AUTH sent, reply unread */
+	int				 auth_code;	/* AUTH's refusal code */
 	enum state			 state;
 	struct caps			 caps;
 	int				 esmtp;
@@ -73,11 +74,6 @@ set_state(struct smtp_session *s, enum state st)
 enum visibility { SHOW, HIDE_ARGS, HIDE_ALL };
 
 /*
- * Queue a command.  Arguments that reach the wire were checked for CR/LF
- * where they entered the program; check again, cheaply, here.  AUTH data
- * never reaches the trace or an error message.
- */
-/*
  * The test hook after each step: "sent-VERB" once the command is on the
  * wire (flushed), as outbox's crash tests name them.
  */
@@ -94,21 +90,43 @@ crash_step(struct smtp_session *s, const char *line, struct err *e)
 	crash_point(name);
 }
 
+/*
+ * The longest command line: 512 octets for most commands (RFC 5321
+ * section 4.5.3.1.4); an AUTH exchange's responses may be up to 12288
+ * (RFC 4954 section 4), which bearer tokens need.
+ */
+#define CMD_LINE_MAX	1200
+#define AUTH_LINE_MAX	12288
+#define AUTH_INITIAL_MAX 512
+
+/*
+ * Queue a command.  Arguments that reach the wire were checked for CR/LF
+ * where they entered the program; check again, cheaply, here.  AUTH data
+ * never reaches the trace or an error message.
+ */
 static int
 send_cmd(struct smtp_session *s, enum visibility vis, struct err *e,
     const char *fmt, ...)
 {
-	char	line[1200];
+	size_t	cap = vis == SHOW ? CMD_LINE_MAX : AUTH_LINE_MAX + 3;
+	char	*line;
 	va_list	ap;
 	int	n, keep, rv;
 
+	line = xmalloc(cap);
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(line, cap, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+	if (n < 0 || (size_t)n >= cap - 2) {
+		explicit_bzero(line, cap);
+		free(line);
 		return err_set(e, ERR_USAGE, "SMTP command too long");
-	if (strpbrk(line, "\r\n") != NULL)
+	}
+	if (strpbrk(line, "\r\n") != NULL) {
+		explicit_bzero(line, cap);
+		free(line);
 		return err_set(e, ERR_USAGE, "line break in an SMTP command");
+	}
 	switch (vis) {
 	case HIDE_ALL:
 		snprintf(s->cmd, sizeof(s->cmd), "[hidden]");
@@ -128,6 +146,8 @@ send_cmd(struct smtp_session *s, enum visibility vis, struct err *e,
 	memcpy(line + n, "\r\n", 2);
 	rv = conn_write(s->c, line, (size_t)n + 2, e);
 	crash_step(s, line, e);
+	explicit_bzero(line, cap);
+	free(line);
 	return rv;
 }
 
@@ -315,13 +335,17 @@ do_starttls(struct smtp_session *s, struct err *e)
 	return do_ehlo(s, e);
 }
 
+/*
+ * The server's replies during AUTH.  initial: a client-first response
+ * too long for the AUTH line, sent after the server's first 334.
+ */
 static int
 auth_refused(struct smtp_session *, const char *, const struct reply *,
-    struct err *);
+    const char *, struct err *);
 
 static int
 auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
-    struct err *e)
+    const char *initial, struct err *e)
 {
 	struct reply	 r;
 	struct err	 se;
@@ -346,7 +370,14 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 		if (r.code == 235)
 			return 0;
 		if (r.code != 334)
-			return auth_refused(s, mech, &r, e);
+			return auth_refused(s, mech, &r, sasl_server_error(sasl), e);
+		if (initial != NULL) {
+			rv = send_cmd(s, HIDE_ALL, e, "%s", initial);
+			initial = NULL;
+			if (rv == -1)
+				return -1;
+			continue;
+		}
 		if (done) {
 			send_cmd(s, HIDE_ALL, e, "*");
 			return err_set(e, ERR_PROTO, "AUTH %s: the server asked "
@@ -375,6 +406,61 @@ auth_reply(struct smtp_session *s, struct sasl *sasl, const char *mech,
 	    "%d steps", mech, AUTH_STEPS_MAX);
 }
 
+/*
+ * AUTH with the client-first response on the line when it fits in 512
+ * octets, else after the server's 334 (RFC 4954 section 4).  XOAUTH2
+ * refused in the one-line form as a command error (500, 501, 504) is
+ * tried once more in the two-step form, which some servers need.
+ */
+static int
+auth_exchange(struct smtp_session *s, struct sasl *sasl, const char *mech,
+    struct err *e)
+{
+	char	*out = NULL;
+	int	 rv = 0, oneline;
+
+	s->auth_code = 0;
+	if (!sasl_mech(mech)->initial) {
+		if (send_cmd(s, SHOW, e, "AUTH %s", mech) == -1)
+			return -1;
+		return auth_reply(s, sasl, mech, NULL, e);
+	}
+	if (sasl_step(sasl, "", &out, e) == -1)
+		return -1;
+	if (out == NULL || *out == '\0') {
+		secret_free(out);
+		out = xstrdup("=");
+	}
+	oneline = strlen("AUTH ") + strlen(mech) + 1 + strlen(out) + 2 <=
+	    AUTH_INITIAL_MAX;
+	if (oneline)
+		rv = send_cmd(s, HIDE_ARGS, e, "AUTH %s %s", mech, out);
+	else
+		rv = send_cmd(s, SHOW, e, "AUTH %s", mech);
+	/*
+	 * A one-step mechanism with PIPELINING: its reply is read with the
+	 * envelope's (RFC 4954 section 4), a round trip less.
+	 */
+	if (rv != -1 && oneline && sasl_mech(mech)->one_step &&
+	    (s->caps.flags & CAP_PIPELINING)) {
+		s->auth_pending = mech;
+		secret_free(out);
+		return 0;
+	}
+	if (rv != -1)
+		rv = auth_reply(s, sasl, mech, oneline ? NULL : out, e);
+	if (rv == -1 && oneline && strcmp(mech, "XOAUTH2") == 0 &&
+	    (s->auth_code == 500 || s->auth_code == 501 ||
+	    s->auth_code == 504)) {
+		trace(s, "---", "XOAUTH2 again, the token after the 334");
+		rv = send_cmd(s, SHOW, e, "AUTH %s", mech);
+		if (rv != -1)
+			rv = auth_reply(s, sasl, mech, out, e);
+	}
+	secret_free(out);
+	return rv;
+}
+
 static int
 do_auth(struct smtp_session *s, struct err *e)
 {
@@ -382,7 +468,7 @@ do_auth(struct smtp_session *s, struct err *e)
 	struct sasl_creds	 cr;
 	struct sasl		*sasl;
 	const char		*mech, *cbname = NULL;
-	char			*cb, *out = NULL;
+	char			*cb;
 	int			 rv;
 
 	if (strcmp(p->auth, "off") == 0)
@@ -406,22 +492,7 @@ do_auth(struct smtp_session *s, struct err *e)
 	free(cb);
 	if (rv == -1)
 		return -1;
-	if (sasl_mech(mech)->initial) {
-		if ((rv = sasl_step(sasl, "", &out, e)) != -1)
-			rv = send_cmd(s, HIDE_ARGS, e, "AUTH %s %s", mech,
-			    out && *out ? out : "=");
-	} else
-		rv = send_cmd(s, SHOW, e, "AUTH %s", mech);
-	secret_free(out);
-	/*
-	 * A one-step mechanism with PIPELINING: its reply is read with the
-	 * envelope's (RFC 4954 section 4), a round trip less.
-	 */
-	if (rv != -1 && sasl_mech(mech)->one_step &&
-	    (s->caps.flags & CAP_PIPELINING))
-		s->auth_pending = mech;
-	else if (rv != -1)
-		rv = auth_reply(s, sasl, mech, e);
+	rv = auth_exchange(s, sasl, mech, e);
 	sasl_end(sasl);
 	return rv;
 }
@@ -716,16 +787,21 @@ send_body(struct smtp_session *s, struct txn *t, int chunked, struct err *e)
 	return 0;
 }
 
-/* A refused AUTH, the same error wherever its reply was read. */
+/*
+ * A refused AUTH, the same error wherever its reply was read; why: what
+ * a bearer token's JSON error said, or NULL.
+ */
 static int
 auth_refused(struct smtp_session *s, const char *mech, const struct reply *r,
-    struct err *e)
+    const char *why, struct err *e)
 {
+	s->auth_code = r->code;
 	stage(s, STAGE_SESSION);
 	snprintf(s->cmd, sizeof(s->cmd), "AUTH %s", mech);
 	if (r->code >= 500)
 		return err_set(e, ERR_AUTH, "authentication with %s failed: "
-		    "%d %s", mech, r->code, r->text);
+		    "%d %s%s%s%s", mech, r->code, r->text, why ? " (" : "",
+		    why ? why : "", why ? ")" : "");
 	return reply_error(s, r, ERR_AUTH, e);
 }
 
@@ -744,7 +820,7 @@ on_reply(struct smtp_session *s, struct txn *t, struct err *e)
 		return -1;
 	switch (p->kind) {
 	case C_AUTH:
-		return r.code == 235 ? 0 : auth_refused(s, p->cmd + 5, &r, e);
+		return r.code == 235 ? 0 : auth_refused(s, p->cmd + 5, &r, NULL, e);
 	case C_MAIL:
 		return r.code / 100 == 2 ? 0 : reply_error(s, &r, ERR_PERM, e);
 	case C_RCPT:

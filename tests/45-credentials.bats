@@ -227,8 +227,8 @@ token_server() {	# token_server TOKENS [args]: an HTTPS token endpoint
 
 # An XOAUTH2 server on TLS with the test bed's certificate; $1: per-connection script tails
 oauth_refresh_setup() {
-	printf 'account default\nhost localhost\nport %s\ntls on\ntls_trust_file %s\nuser alice@example.org\nauth xoauth2\nfrom alice@example.org\noauth_token_url https://localhost:%s/token\noauth_client_id cid\npasswordeval "echo refresh/TOKEN+1"\nqueue off\n' \
-		"$FAULT_PORT" "$MTA_CA" "$TOK_PORT" >"$RC"
+	printf 'account default\nhost localhost\nport %s\ntls on\ntls_trust_file %s\nuser alice@example.org\nauth xoauth2\nfrom alice@example.org\noauth_token_url https://localhost:%s/token\noauth_client_id cid\noauth_tls_trust_file %s\npasswordeval "echo refresh/TOKEN+1"\nqueue off\n' \
+		"$FAULT_PORT" "$MTA_CA" "$TOK_PORT" "$MTA_CA" >"$RC"
 }
 
 xoauth_ok() {	# the script of one connection that accepts token $1
@@ -276,14 +276,152 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 	kill "$TOK_PID"
 }
 
-@test "OAuth2: a refresh token the endpoint refuses: 77, with its error" {
+@test "OAuth2: invalid_grant with the queue off: 75, the fix named, the message not sent" {
 	token_server AT-1
 	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
 	oauth_refresh_setup
 	sed -i 's|echo refresh/TOKEN+1|echo wrong|' "$RC"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
-	assert_equal "$status" 77
-	assert_regex "$stderr" "account default: localhost:[0-9]+: OAuth token refresh: localhost: the token endpoint refused the refresh token: HTTP 400 invalid_grant: Bad refresh token"
+	assert_equal "$status" 75
+	assert_regex "$stderr" "account default: [^ ]+: the refresh token is no longer valid \(revoked, unused too long, or the password changed\): run outbox --authorize -a default; the message was not sent \(queue off\)"
 	[[ $stderr != *wrong* ]]
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: invalid_grant with the queue on: the message is queued, the fix named" {
+	token_server AT-1
+	FAULT_PORT=9
+	oauth_refresh_setup
+	sed -i -e 's|echo refresh/TOKEN+1|echo wrong|' -e 's/^queue off$/queue on/' "$RC"
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" "run outbox --authorize -a default"
+	assert_regex "$stderr" "queued as "
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output --partial 'bob@example.org'
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: the token endpoint's error text is sanitised" {
+	token_server AT-1 --error '{"error":"bad\u001b[31mred","error_description":"x\u0007y"}'
+	FAULT_PORT=9
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" 'HTTP 400 bad.\[31mred: x.y'
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: the token endpoint ignores the mail account's relaxed TLS" {
+	token_server AT-1
+	FAULT_PORT=9
+	oauth_refresh_setup
+	# The mail server check is off, its trust file is the test CA; the
+	# token endpoint gets neither: the system store refuses the test CA.
+	sed -i -e '/^oauth_tls_trust_file/d' "$RC"
+	printf 'tls_certcheck off\n' >>"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'OAuth token refresh: localhost: TLS certificate refused'
+	[[ ! -s $BATS_TEST_TMPDIR/tok.log ]]
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: a token endpoint with a certificate for another name is refused" {
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/lib/tokenserver.py" --port-file "$BATS_TEST_TMPDIR/tok.port" \
+		--log "$BATS_TEST_TMPDIR/tok.log" --cert "$MTA_DIR/pki/wrongname.pem" --key "$MTA_DIR/pki/wrongname.key" \
+		--refresh 'refresh/TOKEN+1' --client-id cid --tokens AT-1 </dev/null >/dev/null 2>&1 3>&- &
+	TOK_PID=$!
+	for i in $(seq 50); do [[ -s $BATS_TEST_TMPDIR/tok.port ]] && break; sleep 0.1; done
+	TOK_PORT=$(cat "$BATS_TEST_TMPDIR/tok.port")
+	FAULT_PORT=9
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'OAuth token refresh: localhost: TLS certificate refused'
+	[[ ! -s $BATS_TEST_TMPDIR/tok.log ]]
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: a 4 KB access token goes after the 334, in the two-step form" {
+	big=$(head -c 3072 /dev/urandom | base64 -w0)
+	token_server "$big"
+	b64=$(printf 'user=alice@example.org\001auth=Bearer %s\001\001' "$big" | base64 -w0)
+	fault_start "$(printf 'send 220 hi\nehlo STARTTLS\nexpect STARTTLS\nsend 220 go\nstarttls\nehlo AUTH=XOAUTH2\nexpect ^AUTH XOAUTH2$\nsend 334 \nexpect %s$\nsend 235 ok\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye\n' "$b64")" \
+		--cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	((${#big} == 4096))
+	kill "$TOK_PID"
+}
+
+@test "XOAUTH2: a 504 to the one-line form, then the two-step form" {
+	b64=$(printf 'user=alice@example.org\001auth=Bearer ya29.TOKEN\001\001' | base64 -w0)
+	oauth_server XOAUTH2 "$(printf 'send 504 5.7.4 Unrecognized authentication type\nexpect ^AUTH XOAUTH2$\nsend 334 \nexpect %s$\nsend 235 ok\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye' "$b64")"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+}
+
+@test "OAUTHBEARER: the server's JSON status and scope are in the error" {
+	chal=$(printf '{"status":"invalid_token","scope":"https://mail.example/ \\u001b","openid-configuration":"x"}' | base64 -w0)
+	oauth_server OAUTHBEARER "$(printf 'send 334 %s\nexpect ^AQ==$\nsend 535 5.7.8 invalid\nexpect QUIT\nsend 221 bye' "$chal")"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 77
+	assert_regex "$stderr" 'authentication with OAUTHBEARER failed: 535 5.7.8 invalid \(status invalid_token, scope https://mail.example/ .\)$'
+	[[ $stderr != *$'\e'* ]]
+	fault_wait
+}
+
+@test "OAuth2: a token cache others can write is ignored, with a warning" {
+	token_server AT-1,AT-2
+	fault_start - --connections 2 --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" <<<"$(xoauth_ok AT-1)"
+	oauth_refresh_setup
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	cache=$XDG_CACHE_HOME/outbox/oauth-default
+	printf '%s AT-1\n' $(( $(date +%s) + 3000 )) >"$cache"
+	chmod 666 "$cache"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	# The cache was not trusted: a new token (AT-2) was fetched, which
+	# this server refuses; what matters is the warning and the request.
+	assert_regex "$stderr" "warning: the OAuth token cache file $cache is open to other users \(mode 666\); ignoring it"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/tok.log")" 2
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: two processes at once refresh once; the second reuses the token" {
+	token_server AT-1,AT-2 --delay 1
+	fault_start - --connections 2 --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" <<<"$(xoauth_ok AT-1)"
+	oauth_refresh_setup
+	rm -f "$XDG_CACHE_HOME/outbox/oauth-default"
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" &
+	p1=$!
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" &
+	p2=$!
+	wait $p1
+	wait $p2
+	fault_wait
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/tok.log")" 1
+	kill "$TOK_PID"
+}
+
+@test "OAuth2: a rotated refresh token replaces the one in the keyring" {
+	token_server AT-1 --rotate 'refresh/NEW'
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	oauth_refresh_setup
+	sed -i '/^passwordeval/d' "$RC"
+	"$OUTBOX" -C "$RC" --store-password <<<'refresh/TOKEN+1'
+	rm -f "$XDG_CACHE_HOME/outbox/oauth-default"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	fault_wait
+	port=$(sed -n 's/^port //p' "$RC")
+	run secret-tool lookup host localhost port "$port" service smtp user alice@example.org
+	assert_output 'refresh/NEW'
 	kill "$TOK_PID"
 }

@@ -24,6 +24,11 @@
 #   SMALL_PORT       like SUBMISSION_PORT but message_size_limit=10000
 #   FUTURE_PORT      implicit TLS, certificate not valid yet
 #   WEAK_PORT        implicit TLS, certificate signed with SHA-1
+#   OAUTH_PORT       like SUBMISSION_PORT, offering XOAUTH2 and OAUTHBEARER
+#                    too (the other ports filter them out): Dovecot's oauth2
+#                    passdb checks tokens at our authorization server
+#   AUTHSERVER_PORT  tests/lib/authserver.py (HTTPS, the test CA), client id
+#                    "outbox-test", user alice; started before Dovecot
 # Needs root (Postfix's master and Dovecot start as root and drop privileges).
 set -euo pipefail
 
@@ -42,7 +47,7 @@ LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${TESTBED_PYTHON:-/usr/bin/python3}
 START_TIMEOUT=${MTA_START_TIMEOUT:-15}
 PORT_NAMES=(SUBMISSION_PORT SMTPS_PORT WRONGNAME_PORT EXPIRED_PORT SELFSIGNED_PORT PLAIN_PORT SMALL_PORT
-	FUTURE_PORT WEAK_PORT)
+	FUTURE_PORT WEAK_PORT OAUTH_PORT)
 
 die() {
 	echo "mta.sh: $*" >&2
@@ -180,7 +185,7 @@ write_config() {
 		listen = 127.0.0.1
 		ssl = no
 		disable_plaintext_auth = no
-		auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+		auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 xoauth2 oauthbearer
 		auth_failure_delay = 0
 		auth_verbose = yes
 		log_path = $dir/log/dovecot.log
@@ -200,6 +205,14 @@ write_config() {
 		passdb {
 		  driver = passwd-file
 		  args = scheme=PLAIN username_format=%u $dir/dovecot/passwd
+		  mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+		}
+		# bearer tokens: checked at the authorization server's
+		# introspection endpoint (RFC 7662)
+		passdb {
+		  driver = oauth2
+		  mechanisms = xoauth2 oauthbearer
+		  args = $dir/dovecot/oauth2.conf.ext
 		}
 		userdb {
 		  driver = static
@@ -220,6 +233,17 @@ write_config() {
 		  }
 		}
 	EOF
+
+	cat >"$dir/dovecot/oauth2.conf.ext" <<-EOF
+		introspection_mode = post
+		introspection_url = https://localhost:$authserver/introspect
+		tls_ca_cert_file = $p/ca.pem
+		username_attribute = username
+		active_attribute = active
+		active_value = true
+	EOF
+	chown root:dovecot "$dir/dovecot/oauth2.conf.ext"
+	chmod 0640 "$dir/dovecot/oauth2.conf.ext"
 
 	# Recipients: bob -> mail/bob/, everything else -> mail/catchall/
 	cat >"$dir/postfix/vmailbox" <<-'EOF'
@@ -315,52 +339,67 @@ write_config() {
 	EOF
 
 	local sub=$1 smtps=$2 wrong=$3 expired=$4 selfsigned=$5 plain=$6 small=$7
-	local future=$8 weak=$9
+	local future=$8 weak=$9 oauth=${10}
+	# Every port but OAUTH_PORT offers the mechanisms it always did.
+	local nobearer="-o smtpd_sasl_mechanism_filter=!xoauth2,!oauthbearer,static:all"
 	cat >"$dir/postfix/master.cf" <<-EOF
 		# service type  private unpriv  chroot  wakeup  maxproc command + args
 		127.0.0.1:$sub inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/submission
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_auth_only=yes
 		127.0.0.1:$smtps inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/smtps
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		127.0.0.1:$wrong inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/wrongname
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_chain_files=\$outbox_wrongname_chain
 		127.0.0.1:$expired inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/expired
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_chain_files=\$outbox_expired_chain
 		127.0.0.1:$selfsigned inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/selfsigned
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_chain_files=\$outbox_selfsigned_chain
 		127.0.0.1:$plain inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/plain
 		  -o smtpd_tls_security_level=none
 		  -o smtpd_tls_auth_only=no
 		  -o smtpd_sasl_auth_enable=yes
 		127.0.0.1:$small inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/small
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_auth_only=yes
 		  -o message_size_limit=10000
 		127.0.0.1:$future inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/future
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_chain_files=\$outbox_future_chain
 		127.0.0.1:$weak inet n - n - - smtpd
+		  $nobearer
 		  -o syslog_name=postfix/weak
 		  -o smtpd_tls_wrappermode=yes
 		  -o smtpd_tls_security_level=encrypt
 		  -o smtpd_tls_chain_files=\$outbox_weak_chain
+		127.0.0.1:$oauth inet n - n - - smtpd
+		  -o syslog_name=postfix/oauth
+		  -o smtpd_tls_security_level=encrypt
+		  -o smtpd_tls_auth_only=yes
 		pickup    unix  n       -       n       60      1       pickup
 		cleanup   unix  n       -       n       -       0       cleanup
 		qmgr      unix  n       -       n       300     1       qmgr
@@ -421,6 +460,11 @@ do_start() {
 	: >"$dir/log/start.log"
 	"$LIB/pki.sh" "$dir/pki" >>"$dir/log/start.log" 2>&1 || start_failed "pki.sh failed"
 
+	# The authorization server first: Dovecot's oauth2 passdb points at it.
+	local authserver
+	authserver_start || start_failed "authserver.py did not start"
+	authserver=$(<"$dir/authserver.port")
+
 	local attempt ports
 	for attempt in 1 2 3; do
 		read -r -a ports <<<"$(free_ports ${#PORT_NAMES[@]})" || true
@@ -475,12 +519,44 @@ do_start() {
 		echo "export MTA_PKI=$dir/pki"
 		echo "export MTA_MAILDIR=$dir/mail"
 		echo "export MTA_DIR=$dir"
+		echo "export AUTHSERVER_PORT=$authserver"
 	} >"$tmp"
 	mv -f "$tmp" "$dir/env"
 }
 
+# tests/lib/authserver.py for Dovecot's oauth2 passdb, detached, its pid
+# and port under DIR/run/authserver.*
+authserver_start() {
+	local i
+	mkdir -p "$dir/run"
+	rm -f "$dir/authserver.port"
+	setsid "$PY" "$LIB/authserver.py" --port-file "$dir/authserver.port" \
+		--log "$dir/log/authserver.log" --cert "$dir/pki/server.pem" \
+		--key "$dir/pki/server.key" --client-id outbox-test --user alice --token-length 3000 \
+		--max-seconds 86400 </dev/null >>"$dir/log/start.log" 2>&1 &
+	echo $! >"$dir/authserver.pid.tmp"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $dir/authserver.port ]] && break
+		sleep 0.05
+	done
+	[[ -s $dir/authserver.port ]]
+}
+
+authserver_stop() {
+	local pid
+	[[ -r $dir/authserver.pid.tmp ]] || return 0
+	read -r pid <"$dir/authserver.pid.tmp" || return 0
+	if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" &&
+		grep -q authserver "/proc/$pid/cmdline" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_gone "$pid" 2 || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$dir/authserver.pid.tmp"
+}
+
 do_stop() {
 	local ppid dpid
+	authserver_stop
 	if ppid=$(postfix_pid); then
 		kill -TERM "$ppid" 2>/dev/null || true
 	fi

@@ -9,6 +9,7 @@ import json
 import os
 import ssl
 import threading
+import time
 import urllib.parse
 
 ap = argparse.ArgumentParser()
@@ -21,8 +22,16 @@ ap.add_argument("--client-id", required=True)
 ap.add_argument("--tokens", required=True)
 ap.add_argument("--expires-in", type=int, default=3600)
 ap.add_argument("--max-seconds", type=float, default=30)
+ap.add_argument("--rotate", default="",
+                help="comma-separated new refresh tokens, one per grant; "
+                "each becomes the valid one")
+ap.add_argument("--error", help="always answer 400 with this JSON text")
+ap.add_argument("--delay", type=float, default=0,
+                help="seconds to wait before answering")
 args = ap.parse_args()
 tokens = args.tokens.split(",")
+rotate = [t for t in args.rotate.split(",") if t]
+lock = threading.Lock()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -31,13 +40,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         form = urllib.parse.parse_qs(body.decode())
         with open(args.log, "a") as f:
             f.write(body.decode() + "\n")
+        time.sleep(args.delay)
+        with lock:
+            self.answer(form)
+
+    def answer(self, form):
         ok = (form.get("grant_type") == ["refresh_token"]
               and form.get("refresh_token") == [args.refresh]
               and form.get("client_id") == [args.client_id] and tokens)
+        if args.error is not None:
+            data = args.error.encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if ok:
             code, reply = 200, {"access_token": tokens.pop(0),
                                 "token_type": "Bearer",
                                 "expires_in": args.expires_in}
+            if rotate:
+                args.refresh = reply["refresh_token"] = rotate.pop(0)
         else:
             code, reply = 400, {"error": "invalid_grant",
                                 "error_description": "Bad refresh token"}
@@ -52,7 +76,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(args.cert, args.key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
