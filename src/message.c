@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #define MAXLINE		998		/* RFC 5322 2.1.1 */
 #define MAXHEADER	(16 * 1024 * 1024)
 #define IOBUF		65536
+/* After a lone dot with no -i: how long to wait for more input. */
+#define DOT_WAIT_MS	1000
 
 /* Spool writer and header state while reading. */
 struct spooler {
@@ -298,7 +301,7 @@ header_line(struct spooler *s, const char *p, size_t len, struct err *e)
 	return 0;
 }
 
-/* One complete input line, without its line end.  1: end of input. */
+/* One complete input line, without its line end. */
 static int
 input_line(struct spooler *s, struct err *e)
 {
@@ -313,8 +316,6 @@ input_line(struct spooler *s, struct err *e)
 		if (len >= 5 && memcmp(p, "From ", 5) == 0)
 			return 0;
 	}
-	if (s->o->dot_ends && len == 1 && p[0] == '.')
-		return 1;
 	if (memchr(p, '\0', len) != NULL)
 		return err_set(e, ERR_DATA, "line %d of the message holds a "
 		    "NUL byte", s->lineno);
@@ -338,13 +339,43 @@ add_bytes(struct spooler *s, const char *p, size_t n, struct err *e)
 	return 0;
 }
 
-/* Split input into lines at CRLF, LF or a bare CR. */
+/*
+ * Whether more input follows a lone dot that ended the bytes read so far.
+ * A terminal: no (the dot ends the message, as it always did).  Else wait
+ * up to DOT_WAIT_MS for more bytes or the end of input, so that a caller
+ * that writes "." and keeps its end of the pipe open is not waited for.
+ * 1: a read may return more (or the end, 0 bytes), 0: end at the dot.
+ */
+static int
+input_may_follow(int fd)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	int		n;
+
+	if (isatty(fd))
+		return 0;
+	while ((n = poll(&pfd, 1, DOT_WAIT_MS)) == -1 && errno == EINTR)
+		;
+	return n == 1;
+}
+
+static int
+lone_dot(const struct spooler *s)
+{
+	return s->o->dot_ends && s->linelen == 1 && s->line[0] == '.';
+}
+
+/*
+ * Split input into lines at CRLF, LF or a bare CR.  Without -i a line
+ * "." ends the input only when nothing follows it: a dot inside the
+ * input is content, as in msmtp, so nothing after it is lost.
+ */
 static int
 read_input(int fd, struct spooler *s, struct err *e)
 {
 	char	 buf[IOBUF];
 	ssize_t	 n, i, j;
-	int	 cr = 0, rv;
+	int	 cr = 0, dot = 0;
 
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));
@@ -354,6 +385,13 @@ read_input(int fd, struct spooler *s, struct err *e)
 			return err_sys(e, ERR_IO, "cannot read the message");
 		if (n == 0)
 			break;
+		if (dot) {
+			/* More came after the dot: it was content. */
+			dot = 0;
+			if (add_bytes(s, ".", 1, e) == -1 ||
+			    input_line(s, e) == -1)
+				return -1;
+		}
 		for (i = 0; i < n; i = j) {
 			if (cr && buf[i] == '\n') {
 				cr = 0;
@@ -369,12 +407,26 @@ read_input(int fd, struct spooler *s, struct err *e)
 			if (j == n)
 				break;
 			cr = buf[j++] == '\r';
-			if ((rv = input_line(s, e)) != 0)
-				return rv == 1 ? 0 : -1;
+			if (lone_dot(s) && cr && j + 1 == n && buf[j] == '\n') {
+				cr = 0;
+				j++;
+			}
+			if (lone_dot(s) && j == n) {
+				/* The dot ends what was read: wait and see. */
+				s->linelen = 0;
+				if (!input_may_follow(fd))
+					return 0;
+				dot = 1;
+				break;
+			}
+			if (input_line(s, e) == -1)
+				return -1;
 		}
 	}
-	if (s->linelen > 0 && (rv = input_line(s, e)) != 0)
-		return rv == 1 ? 0 : -1;
+	if (dot || lone_dot(s))
+		return 0;	/* the last line is a lone dot: the end mark */
+	if (s->linelen > 0 && input_line(s, e) == -1)
+		return -1;
 	return 0;
 }
 

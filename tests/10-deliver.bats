@@ -139,20 +139,56 @@ sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
 	assert_equal "$(maildir_last bob)" "$expected"
 }
 
-@test "without -i a lone dot ends the message; with -i it is content" {
-	printf 'Subject: dot\nMessage-ID: <d1@x>\n\nbefore\n.\nafter\n' |
+@test "without -i a lone dot with more input after it is content: everything arrives" {
+	printf 'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d1@x>\n\nbefore\n.\nafter\n' >"$BATS_TEST_TMPDIR/in"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	diff <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+	maildir_clear bob
+	# Through a pipe, and with the rest in a later write.
+	{ printf 'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d3@x>\n\nbefore\n.\r\n'; sleep 0.3; printf 'after\n'; } |
 		"$OUTBOX" -C "$RC" bob@example.org
 	maildir_wait bob 1
-	run maildir_last bob
-	assert_line 'before'
-	refute_line 'after'
+	assert_equal "$(maildir_last bob)" $'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d3@x>\n\nbefore\n.\nafter'
 	maildir_clear bob
-	printf 'Subject: dot\nMessage-ID: <d2@x>\n\nbefore\n.\n..\n.after\nafter\n' |
+	printf 'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d2@x>\n\nbefore\n.\n..\n.after\nafter\n' |
 		"$OUTBOX" -i -C "$RC" bob@example.org
 	maildir_wait bob 1
 	run maildir_last bob
 	assert_output --partial $'\n\nbefore\n.\n..\n.after\nafter'
+}
 
+@test "without -i a lone dot as the last line ends the message and is not sent" {
+	printf 'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d4@x>\n\nbefore\n.\n' | "$OUTBOX" -C "$RC" bob@example.org
+	maildir_wait bob 1
+	assert_equal "$(maildir_last bob)" $'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d4@x>\n\nbefore'
+	maildir_clear bob
+	"$OUTBOX" -C "$RC" bob@example.org <<-EOF
+	From: a@example.org
+	Date: Sat, 28 Nov 2026 10:00:00 +0000
+	Subject: here-document
+	Message-ID: <d5@x>
+
+	typed
+	.
+	EOF
+	maildir_wait bob 1
+	assert_equal "$(maildir_last bob)" $'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: here-document\nMessage-ID: <d5@x>\n\ntyped'
+}
+
+@test "a caller that writes the dot and keeps the pipe open is not waited for" {
+	# The writer holds the pipe for 30 s; outbox must be done long before.
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	( printf 'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d6@x>\n\nbefore\n.\n'; exec sleep 30 ) >"$BATS_TEST_TMPDIR/fifo" &
+	writer=$!
+	start=$SECONDS
+	run timeout 10 "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/fifo"
+	kill "$writer"
+	assert_success
+	(( SECONDS - start < 5 ))
+	maildir_wait bob 1
+	assert_equal "$(maildir_last bob)" $'From: a@example.org\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nSubject: dot\nMessage-ID: <d6@x>\n\nbefore'
 }
 
 @test "-oi is -i" {
