@@ -45,12 +45,16 @@ reply(const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* One line without its line end; 0 at EOF, -1 when too long (skipped). */
+/*
+ * One line without its line end; 0 at EOF, -1 when too long (skipped).
+ * *crlf says whether it ended in CR LF rather than a bare LF.
+ */
 static int
-bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen)
+bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen, int *crlf)
 {
 	size_t	n = 0;
 	int	toolong = 0;
+	char	last = '\0';
 	ssize_t	got;
 
 	for (;;) {
@@ -58,12 +62,14 @@ bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen)
 			char c = b->in[b->pos++];
 
 			if (c == '\n') {
-				if (n > 0 && line[n - 1] == '\r')
+				*crlf = last == '\r';
+				if (*crlf && n > 0 && line[n - 1] == '\r')
 					n--;
 				line[n] = '\0';
 				*outlen = n;
 				return toolong ? -1 : 1;
 			}
+			last = c;
 			if (n + 1 < cap)
 				line[n++] = c;
 			else
@@ -99,27 +105,36 @@ reset(struct bs *b)
 	b->nrcpts = 0;
 }
 
-/* The data, unstuffed, into a file for the spooler; 1 on a clean end. */
+/*
+ * The data, unstuffed, into a file for the spooler; 1 on a clean end.
+ * Only CR LF . CR LF ends it: a bare LF (or CR) ends a line of the copy
+ * that is relayed, never the data, so that what a careless caller pipes
+ * in cannot start a second transaction (SMTP smuggling).
+ */
 static int
 read_data(struct bs *b, int fd)
 {
 	char	line[BS_LINE_MAX + 2];
 	size_t	len;
-	int	rv, toolong = 0;
+	int	rv, crlf, prevcrlf = 1, toolong = 0, dot;
 
 	for (;;) {
-		rv = bs_getline(b, line, sizeof(line), &len);
+		rv = bs_getline(b, line, sizeof(line), &len, &crlf);
 		if (rv == 0)
 			return 0;		/* EOF inside the data */
+		dot = prevcrlf && crlf;
+		prevcrlf = crlf;
 		if (rv == -1) {
 			toolong = 1;
 			continue;
 		}
-		if (len == 1 && line[0] == '.')
+		if (len == 1 && line[0] == '.' && dot)
 			return toolong ? -1 : 1;
-		if (line[0] == '.' && write_all(fd, line + 1, len - 1) == -1)
+		if (line[0] == '.' && len > 1 &&
+		    write_all(fd, line + 1, len - 1) == -1)
 			return -2;
-		if (line[0] != '.' && write_all(fd, line, len) == -1)
+		if ((line[0] != '.' || len == 1) &&
+		    write_all(fd, line, len) == -1)
 			return -2;
 		if (write_all(fd, "\n", 1) == -1)
 			return -2;
@@ -296,7 +311,7 @@ mode_smtp(struct run *r, struct err *e)
 	struct bs	b;
 	char		line[BS_LINE_MAX + 2];
 	size_t		len;
-	int		rv;
+	int		rv, crlf;
 
 	memset(&b, 0, sizeof(b));
 	b.r = r;
@@ -305,7 +320,7 @@ mode_smtp(struct run *r, struct err *e)
 		return -1;
 	}
 	reply("220 %s ESMTP outbox", r->helo);
-	while ((rv = bs_getline(&b, line, sizeof(line), &len)) != 0) {
+	while ((rv = bs_getline(&b, line, sizeof(line), &len, &crlf)) != 0) {
 		if (rv == -1) {
 			reply("500 5.5.2 line too long");
 			continue;

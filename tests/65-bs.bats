@@ -130,3 +130,30 @@ alpine_dialogue() {
 	assert_line --index 7 $'501 5.5.4 syntax: RCPT TO:<address>\r'
 	assert_line --index 8 $'250 2.1.5 Ok\r'
 }
+
+# SMTP smuggling through -bs: a web form's text piped into "sendmail -bs".
+# Only CR LF . CR LF ends the data; what follows a bare-LF dot is content.
+smuggle_dialogue() {
+	printf 'EHLO x\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n'
+	printf 'From: alice@example.org\r\nDate: Mon, 7 Dec 2026 15:00:00 +0000\r\nMessage-ID: <form.1@example.org>\r\nSubject: form\r\n\r\nbefore\n.\nMAIL FROM:<alice@example.org>\nRCPT TO:<carol@example.org>\nDATA\nSubject: smuggled\n\nevil\n.\n'
+	printf 'mid\r\n.\nRCPT TO:<carol@example.org>\r\nx\r.\rDATA\r\n'
+	printf 'after\r\n.\r\nQUIT\r\n'
+}
+
+@test "-bs data: a bare LF or CR dot never ends the data, no second transaction" {
+	mta_log_mark
+	run --separate-stderr "$OUTBOX" -bs -C "$RC" < <(smuggle_dialogue)
+	assert_success
+	run grep -c '^354 ' <<<"$output"
+	assert_output 1
+	maildir_wait bob 1
+	mta_log_wait 'disconnect from'
+	sleep 0.3
+	assert_equal "$(maildir_count catchall)" 0
+	assert_equal "$(maildir_count bob)" 1
+	run mta_log_since_mark
+	refute_output --partial 'carol@example.org'
+	printf 'From: alice@example.org\nDate: Mon, 7 Dec 2026 15:00:00 +0000\nMessage-ID: <form.1@example.org>\nSubject: form\n\nbefore\n.\nMAIL FROM:<alice@example.org>\nRCPT TO:<carol@example.org>\nDATA\nSubject: smuggled\n\nevil\n.\nmid\n.\nRCPT TO:<carol@example.org>\nx\n.\nDATA\nafter\n' >"$BATS_TEST_TMPDIR/want"
+	maildir_last bob >"$BATS_TEST_TMPDIR/got"
+	cmp "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got"
+}
