@@ -47,10 +47,10 @@ override CFLAGS	+= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
-SRCS	= src/addr.c src/aliases.c src/config.c src/conn.c src/deliver.c \
-	  src/envelope.c src/err.c src/json.c src/log.c src/message.c \
-	  src/oauth.c src/queue.c src/sasl.c src/secret.c src/smtp.c \
-	  src/tokcache.c src/util.c
+SRCS	= src/addr.c src/aliases.c src/backoff.c src/config.c src/conn.c \
+	  src/deliver.c src/envelope.c src/err.c src/json.c src/log.c \
+	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
+	  src/smtp.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
 	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
@@ -80,8 +80,25 @@ endif
 
 check: deps
 	$(MAKE) outbox
+	$(MAKE) unit
 	bats $(TESTS)
 	mandoc -T lint -W warning man/outbox.1 man/outbox.conf.5
+
+# C unit tests (tests/unit/): UNIT_RUN check themselves and run here; the
+# UNIT_TOOLS are driven by the bats suites, which build them with this too.
+UNIT_DIR	= tests/unit
+UNIT_RUN	= backoff duration
+UNIT_TOOLS	=
+UNIT_BINS	= $(UNIT_RUN:%=$(UNIT_DIR)/%_test) $(UNIT_TOOLS:%=$(UNIT_DIR)/%_test)
+SRC_OBJS	= $(SRCS:.c=.o)
+
+$(UNIT_DIR)/%_test: $(UNIT_DIR)/%_test.c $(UNIT_DIR)/unit.h $(SRC_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(SRC_OBJS) $(LDLIBS)
+
+unit-build: $(UNIT_BINS)
+
+unit: unit-build
+	@for t in $(UNIT_RUN); do $(UNIT_DIR)/$${t}_test || exit 1; done
 
 demo: deps outbox
 	@bash tests/demo.sh
@@ -126,9 +143,9 @@ uninstall:
 	done
 
 clean:
-	rm -f outbox $(OBJS) .build-flags
+	rm -f outbox $(OBJS) $(UNIT_BINS) .build-flags
 
-.PHONY: all check deps demo install install-sendmail uninstall clean FORCE
+.PHONY: all check deps demo unit unit-build install install-sendmail uninstall clean FORCE
 
 # Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang into
 # tests/fuzz/build/.  "make fuzz" runs each for FUZZ_SECONDS (default 300),

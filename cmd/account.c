@@ -260,7 +260,9 @@ front_deliver_params(struct run *r, struct front_session *fs,
 	dp->account = a->name;
 	dp->host = acct_str(a, CF_HOST);
 	dp->port = acct_int(a, CF_PORT);
-	dp->lifetime = (long long)acct_int(a, CF_QUEUE_LIFETIME) * 86400;
+	dp->lifetime = acct_seconds(a, CF_QUEUE_LIFETIME);
+	dp->retry = acct_seconds(a, CF_QUEUE_RETRY);
+	dp->retry_max = acct_seconds(a, CF_QUEUE_RETRY_MAX);
 	dp->logfile = acct_str(a, CF_LOGFILE);
 	dp->logtime = acct_str(a, CF_LOGFILE_TIME_FORMAT);
 	dp->syslog = acct_on(a, CF_SYSLOG) ? acct_str(a, CF_SYSLOG) : NULL;

@@ -55,6 +55,9 @@ static const struct {
 	{ "aliases",			"aliases",		1 },
 	{ "queue",			"queue",		2 },
 	{ "queue-lifetime",		"queue_lifetime",	1 },
+	{ "queue-retry",		"queue_retry",		1 },
+	{ "queue-retry-max",		"queue_retry_max",	1 },
+	{ "queue-warn",			"queue_warn",		1 },
 	{ "all-or-nothing",		"all_or_nothing",	2 },
 };
 
@@ -423,7 +426,7 @@ usage_print(FILE *fp)
 "  --set-date-header --set-msgid-header --remove-bcc-headers\n"
 "  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
-"  --all-or-nothing\n"
+"  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
 "  -q; ignored: -oX -A -G -h -m -n -U -c\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"

@@ -93,6 +93,7 @@ _outbox()
 		    LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7" ;;
 	--protocol) vals="smtp lmtp" ;;
 	--timeout | --session-timeout) vals="off" ;;
+	--queue-warn) vals="off" ;;
 	-N | --dsn-notify) vals="never success failure delay off" ;;
 	-R) vals="hdrs full" ;;
 	--dsn-return) vals="headers full off" ;;
@@ -102,7 +103,8 @@ _outbox()
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \
-	--logfile-time-format | --from | --from-full-name | --queue-lifetime)
+	--logfile-time-format | --from | --from-full-name | --queue-lifetime | \
+	--queue-retry | --queue-retry-max)
 		return ;;
 	esac
 	if [[ -n $vals ]]; then
@@ -125,7 +127,8 @@ _outbox()
 		    --allow-from-override --set-from-header --set-date-header
 		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
-		    --queue-lifetime= --all-or-nothing --store-password
+		    --queue-lifetime= --queue-retry= --queue-retry-max= --queue-warn=
+		    --all-or-nothing --store-password
 		    --forget-password --authorize' \
 		    -- "$cur"))
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

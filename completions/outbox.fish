@@ -109,7 +109,10 @@ complete -c outbox -l logfile-time-format -x -d 'strftime format'
 complete -c outbox -l syslog -f -a 'on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'Log to syslog'
 complete -c outbox -l aliases -r -F -d 'Aliases file'
 complete -c outbox -l queue -f -a 'on off always' -d 'Queue on a temporary failure'
-complete -c outbox -l queue-lifetime -x -d 'Days an entry may stay queued'
+complete -c outbox -l queue-lifetime -x -d 'How long an entry may stay queued (5d; bare: days)'
+complete -c outbox -l queue-retry -x -d 'First wait before a retry (30s, 5m, 4h)'
+complete -c outbox -l queue-retry-max -x -d 'Longest wait between two attempts'
+complete -c outbox -l queue-warn -x -a 'off 1h 4h 1d' -d 'When the sender is told a message is delayed'
 complete -c outbox -l all-or-nothing -f -a $onoff -d 'Send nothing unless every recipient is accepted'
 
 # The queue.

@@ -34,6 +34,8 @@ enum cftype {
 	T_QUEUE,	/* off|on|always */
 	T_PROVIDER,	/* google|microsoft */
 	T_FLOW,		/* device|browser|client_credentials */
+	T_DURATION,	/* N[s|m|h|d]; a bare N is seconds (queue_warn: or off) */
+	T_DAYS,		/* N[s|m|h|d]; a bare N is days */
 	T_UNSUPPORTED,	/* recognised, not available in outbox */
 };
 
@@ -90,7 +92,10 @@ static const struct cfrow {
 	{ "logfile_time_format", CF_LOGFILE_TIME_FORMAT, T_STR, NULL },
 	{ "syslog",		CF_SYSLOG,		T_SYSLOG, NULL },
 	{ "queue",		CF_QUEUE,		T_QUEUE, NULL },
-	{ "queue_lifetime",	CF_QUEUE_LIFETIME,	T_INT, NULL },
+	{ "queue_lifetime",	CF_QUEUE_LIFETIME,	T_DAYS, NULL },
+	{ "queue_retry",	CF_QUEUE_RETRY,		T_DURATION, NULL },
+	{ "queue_retry_max",	CF_QUEUE_RETRY_MAX,	T_DURATION, NULL },
+	{ "queue_warn",		CF_QUEUE_WARN,		T_DURATION, NULL },
 	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
 	{ "all_or_nothing",	CF_ALL_OR_NOTHING,	T_BOOL, NULL },
 	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
@@ -230,6 +235,42 @@ valid_fingerprint(const char *v)
 	return *v == '\0' && (n == 32 || n == 20);
 }
 
+/* Seconds in one of a duration's units, or 0 for an unknown unit. */
+static long long
+unit_seconds(char u)
+{
+	switch (u) {
+	case 's':
+		return 1;
+	case 'm':
+		return 60;
+	case 'h':
+		return 3600;
+	case 'd':
+		return 86400;
+	}
+	return 0;
+}
+
+/*
+ * A duration: up to 9 digits and one unit, s, m, h or d; a bare number is
+ * in the unit given.  Returns it as written, with the unit made explicit
+ * ("5" for days gives "5d"), or NULL.
+ */
+static char *
+parse_duration(const char *v, char bare_unit)
+{
+	size_t	n = strspn(v, "0123456789");
+
+	if (n == 0 || n > 9)
+		return NULL;
+	if (v[n] == '\0')
+		return xasprintf("%s%c", v, bare_unit);
+	if (v[n + 1] != '\0' || unit_seconds(v[n]) == 0)
+		return NULL;
+	return xstrdup(v);
+}
+
 static char *
 expand_tilde(const char *v)
 {
@@ -356,6 +397,31 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 		    strcmp(v, "client_credentials") == 0)
 			return xstrdup(v);
 		break;
+	case T_DURATION:
+	case T_DAYS:
+		if (r->key == CF_QUEUE_WARN && strcmp(v, "off") == 0)
+			return xstrdup(v);
+		{
+			char *d = parse_duration(v, r->type == T_DAYS ? 'd' :
+			    's');
+
+			/* A retry every 0 s would spin. */
+			if (d != NULL && r->type == T_DURATION &&
+			    strtoll(d, NULL, 10) == 0) {
+				free(d);
+				err_set(e, ERR_CONFIG, "%s: the time must be "
+				    "more than 0%s", r->name, r->key ==
+				    CF_QUEUE_WARN ? " (or off)" : "");
+				return NULL;
+			}
+			if (d != NULL)
+				return d;
+		}
+		err_set(e, ERR_CONFIG, "invalid value '%s' for %s: expected a "
+		    "time such as 30s, 5m, 4h or 5d%s", v, r->name,
+		    r->type == T_DAYS ? " (a bare number is days)" :
+		    r->key == CF_QUEUE_WARN ? ", or off" : "");
+		return NULL;
 	case T_SYSLOG:
 		if (*v == '\0' || strcmp(v, "on") == 0 || strcmp(v, "off") == 0 ||
 		    in_list(v, syslog_facilities))
@@ -968,6 +1034,19 @@ acct_on(const struct account *a, enum cfkey key)
 	return a->val[key] != NULL && a->num[key] != 0;
 }
 
+long long
+acct_seconds(const struct account *a, enum cfkey key)
+{
+	const char	*v = a->val[key];
+	char		*end;
+	long long	 n;
+
+	if (v == NULL || strcmp(v, "off") == 0)
+		return -1;
+	n = strtoll(v, &end, 10);
+	return n * unit_seconds(*end);
+}
+
 int
 acct_int(const struct account *a, enum cfkey key)
 {
@@ -1096,7 +1175,10 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_AUTO_FROM, "off");
 	set_default(a, CF_QUEUE, "on");
 	set_default(a, CF_ALL_OR_NOTHING, "off");
-	set_default(a, CF_QUEUE_LIFETIME, "5");
+	set_default(a, CF_QUEUE_LIFETIME, "5d");
+	set_default(a, CF_QUEUE_RETRY, "5m");
+	set_default(a, CF_QUEUE_RETRY_MAX, "4h");
+	set_default(a, CF_QUEUE_WARN, "4h");
 	if (strcmp(a->val[CF_AUTH], "off") != 0 && a->val[CF_USER] == NULL &&
 	    strcmp(a->val[CF_AUTH], "external") != 0)
 		return err_set(e, ERR_CONFIG, "account %s: auth is on but no "

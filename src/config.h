@@ -21,7 +21,8 @@ enum cfkey {
 	CF_SET_FROM_HEADER, CF_SET_DATE_HEADER, CF_SET_MSGID_HEADER,
 	CF_REMOVE_BCC_HEADERS, CF_UNDISCLOSED_RECIPIENTS,
 	CF_LOGFILE, CF_LOGFILE_TIME_FORMAT, CF_SYSLOG, CF_ALIASES,
-	CF_QUEUE, CF_QUEUE_LIFETIME, CF_ALL_OR_NOTHING,
+	CF_QUEUE, CF_QUEUE_LIFETIME, CF_QUEUE_RETRY, CF_QUEUE_RETRY_MAX,
+	CF_QUEUE_WARN, CF_ALL_OR_NOTHING,
 	CF_OAUTH_TOKEN_URL, CF_OAUTH_CLIENT_ID, CF_OAUTH_CLIENT_SECRET,
 	CF_OAUTH_TLS_TRUST_FILE, CF_OAUTH_PROVIDER, CF_OAUTH_TENANT,
 	CF_OAUTH_AUTH_URL, CF_OAUTH_DEVICE_URL, CF_OAUTH_SCOPE, CF_OAUTH_FLOW,
@@ -109,6 +110,14 @@ const char	*acct_str(const struct account *, enum cfkey);
 int		 acct_on(const struct account *, enum cfkey);
 int		 acct_int(const struct account *, enum cfkey);
 int		 acct_enum(const struct account *, enum cfkey);
+/*
+ * A duration (queue_retry, queue_retry_max, queue_warn, queue_lifetime) in
+ * seconds; -1 when it is off or not set.  Durations are checked when the
+ * config is read and kept as written with their unit ("30s", "5m", "4h",
+ * "5d"; a bare queue_lifetime is days and becomes "5d"), so -P shows them
+ * as the user wrote them.
+ */
+long long	 acct_seconds(const struct account *, enum cfkey);
 const char	*cfkey_name(enum cfkey);
 /* Describe where a value came from, e.g. "config:12" or "default". */
 void		 origin_str(const struct origin *, char *, size_t);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "deliver.h"
 #include "log.h"
 #include "util.h"
@@ -149,7 +150,8 @@ settle_entry(struct delivery *d, struct qentry *qe, struct outcome *o)
 	    "some recipients were refused for now");
 	if (o->fate == FATE_DEFERRED) {
 		qe->attempts++;
-		qe->next = queue_now() + queue_backoff(qe->attempts);
+		qe->next = queue_now() + backoff_next(qe->attempts,
+		    d->p->retry, d->p->retry_max, backoff_random());
 	}
 	/* A deferred entry whose update failed still stands as it was. */
 	if (o->fate == FATE_DEFERRED) {
@@ -270,13 +272,19 @@ static int
 expired(struct delivery *d, struct qentry *qe, long long lifetime,
     const char *last_error)
 {
+	static const struct { long long s; const char *name; } units[] = {
+		{ 86400, "days" }, { 3600, "hours" }, { 60, "minutes" },
+		{ 1, "seconds" } };
 	char	why[700];
+	size_t	u = 0;
 
 	if (lifetime <= 0 || queue_now() - qe->queued <= lifetime)
 		return 0;
-	snprintf(why, sizeof(why), "expired after %lld days in the queue; "
-	    "last error: %.500s", lifetime / 86400, last_error ? last_error :
-	    "none");
+	while (lifetime % units[u].s != 0)
+		u++;
+	snprintf(why, sizeof(why), "expired after %lld %s in the queue; "
+	    "last error: %.500s", lifetime / units[u].s, units[u].name,
+	    last_error ? last_error : "none");
 	expire(d, qe, why);
 	return 1;
 }

@@ -42,6 +42,7 @@ struct deliver_params {
 	 */
 	int		 caller_waits;
 	long long	 lifetime;	/* seconds in the queue; 0: forever */
+	long long	 retry, retry_max;	/* backoff, in seconds */
 	long long	 start_ms;	/* for the log's duration; 0: now */
 	const char	*logfile;	/* the log line: NULL for none */
 	const char	*logtime;

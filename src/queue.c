@@ -760,12 +760,3 @@ qentry_free_list(struct qentry *v, size_t n)
 	free(v);
 }
 
-long long
-queue_backoff(int attempts)
-{
-	long long	delay = 300;
-
-	while (--attempts > 0 && delay < 4 * 3600)
-		delay *= 2;
-	return delay > 4 * 3600 ? 4 * 3600 : delay;
-}

@@ -93,6 +93,5 @@ void	 queue_clean_tmp(struct queue *);
 void	 qentry_clear(struct qentry *);
 void	 qentry_free_list(struct qentry *, size_t);
 /* Seconds to wait after the n-th failed attempt: 5 min doubling to 4 h. */
-long long queue_backoff(int attempts);
 
 #endif

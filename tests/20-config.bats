@@ -48,6 +48,36 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	bad 3 "invalid value 'sometimes' for dsn_notify"
 }
 
+@test "queue times take a unit; a bad one is named: file:line and 78, or 64 as an option" {
+	printf 'account a\nhost h\nqueue_retry 5x\n' | rc
+	bad 3 "invalid value '5x' for queue_retry: expected a time such as 30s, 5m, 4h or 5d"
+	printf 'account a\nhost h\n\nqueue_warn 0\n' | rc
+	bad 4 "queue_warn: the time must be more than 0 (or off)"
+	printf 'account a\nhost h\nqueue_lifetime 2w\n' | rc
+	bad 3 "invalid value '2w' for queue_lifetime: expected a time such as 30s, 5m, 4h or 5d (a bare number is days)"
+	printf 'account a\nhost h\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -a a --queue-retry-max=soon -P
+	assert_equal "$status" 64
+	assert_regex "$stderr" "invalid value 'soon' for queue_retry_max"
+}
+
+@test "queue times: defaults, units as written, a bare lifetime in days" {
+	printf 'account a\nhost h\n' | rc
+	run "$OUTBOX" -C "$RC" -a a -P
+	assert_success
+	assert_line --regexp '^    queue_lifetime += 5d  \(default\)$'
+	assert_line --regexp '^    queue_retry += 5m  \(default\)$'
+	assert_line --regexp '^    queue_retry_max += 4h  \(default\)$'
+	assert_line --regexp '^    queue_warn += 4h  \(default\)$'
+	printf 'account a\nhost h\nqueue_lifetime 3\nqueue_retry 30s\nqueue_warn off\n' | rc
+	run "$OUTBOX" -C "$RC" -a a --queue-retry-max=90m -P
+	assert_success
+	assert_line --regexp "^    queue_lifetime += 3d  \\($RC:3\\)$"
+	assert_line --regexp "^    queue_retry += 30s  \\($RC:4\\)$"
+	assert_line --regexp "^    queue_warn += off  \\($RC:5\\)$"
+	assert_line --regexp '^    queue_retry_max += 90m  \(command line\)$'
+}
+
 @test "a bad fingerprint says what it expects" {
 	printf 'account a\nhost h\ntls_fingerprint AB:CD\n' | rc
 	run --separate-stderr "$OUTBOX" -C "$RC" -P

@@ -322,18 +322,23 @@ fault_config() {
 	assert_equal "$(entries)" 0
 }
 
-@test "backoff doubles from 5 minutes; expiry moves an entry to failed/" {
+@test "backoff doubles from 5 minutes, with jitter below the schedule; expiry moves an entry to failed/" {
 	down_config
 	export OUTBOX_NOW=1800000000
 	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
 	env=$(ls "$QDIR"/*/env)
-	grep -q '^next: 1800000300$' "$env"
+	# next_in FROM LOW HIGH: the next attempt is due LOW..HIGH s after FROM.
+	next_in() {
+		local n; n=$(sed -n 's/^next: //p' "$env")
+		(( n >= $1 + $2 && n <= $1 + $3 )) || { echo "next: $n, not $1+[$2,$3]" >&2; false; }
+	}
+	next_in 1800000000 225 300
 	OUTBOX_NOW=1800000400 run "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 75
 	grep -q '^attempts: 2$' "$env"
-	grep -q '^next: 1800001000$' "$env"
+	next_in 1800000400 450 600
 	OUTBOX_NOW=1800001100 "$OUTBOX" -C "$RC" -q || true
-	grep -q '^next: 1800002300$' "$env"
+	next_in 1800001100 900 1200
 	# Six days later it has expired: failed/, shown by mailq, not deleted.
 	OUTBOX_NOW=$((1800000000 + 6 * 86400)) run --separate-stderr "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 69
@@ -342,6 +347,22 @@ fault_config() {
 	[[ -e $QDIR/failed/$(basename "$(dirname "$env")")/env ]]
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --regexp '^[^ ]+ \(failed\)  .*error="expired after 5 days'
+}
+
+@test "queue_retry and queue_lifetime in seconds: retried 30 s later, given up after 90 s" {
+	down_config 'queue_retry 30s' 'queue_lifetime 90s'
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	env=$(ls "$QDIR"/*/env)
+	n=$(sed -n 's/^next: //p' "$env")
+	(( n >= 1800000000 + 22 && n <= 1800000000 + 30 ))
+	OUTBOX_NOW=1800000060 run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75
+	assert_equal "$(entries)" 1
+	OUTBOX_NOW=1800000100 run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'expired after 90 seconds in the queue'
+	assert_equal "$(entries)" 0
 }
 
 @test "mailq, -qI, -qR and --drop" {
