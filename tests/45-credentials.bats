@@ -345,6 +345,43 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 	kill "$TOK_PID"
 }
 
+@test "OAuth2: a token endpoint that is slow, huge, redirecting or plaintext: a clear error, no token sent" {
+	FAULT_PORT=9
+	# Slow: the account's timeout bounds the refresh.
+	token_server AT-1 --delay 20
+	oauth_refresh_setup
+	printf 'timeout 2\n' >>"$RC"
+	SECONDS=0
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'OAuth token refresh: .*(timed out|no answer)'
+	(( SECONDS < 15 ))
+	kill "$TOK_PID"; rm -f "$BATS_TEST_TMPDIR/tok.port"
+	# Huge: the answer is cut off at its limit, not read to the end.
+	token_server AT-1 --huge 200000
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'OAuth token refresh: localhost: the answer is larger than 65536 bytes'
+	kill "$TOK_PID"; rm -f "$BATS_TEST_TMPDIR/tok.port"
+	# Redirecting: not followed; the refresh token goes nowhere else.
+	: >"$BATS_TEST_TMPDIR/tok.log"
+	token_server AT-1 --redirect "https://localhost:9/elsewhere"
+	oauth_refresh_setup
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'OAuth token refresh: .*302.*(redirect|not followed)'
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/tok.log")" 1
+	kill "$TOK_PID"
+	# Plaintext: refused before anything is sent.
+	oauth_refresh_setup
+	sed -i 's|^oauth_token_url https:|oauth_token_url http:|' "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 78
+	assert_regex "$stderr" "https:// URL, not 'http://localhost"
+	refute_regex "$stderr" 'refresh/TOKEN'
+}
+
 @test "OAuth2: a 4 KB access token goes after the 334, in the two-step form" {
 	big=$(head -c 3072 /dev/urandom | base64 -w0)
 	token_server "$big"

@@ -28,6 +28,9 @@ ap.add_argument("--rotate", default="",
 ap.add_argument("--error", help="always answer 400 with this JSON text")
 ap.add_argument("--delay", type=float, default=0,
                 help="seconds to wait before answering")
+ap.add_argument("--huge", type=int, default=0,
+                help="answer 200 with a JSON body of this many bytes")
+ap.add_argument("--redirect", help="answer 302 to this URL")
 args = ap.parse_args()
 tokens = args.tokens.split(",")
 rotate = [t for t in args.rotate.split(",") if t]
@@ -45,6 +48,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(form)
 
     def answer(self, form):
+        if args.redirect is not None:
+            self.send_response(302)
+            self.send_header("Location", args.redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if args.huge:
+            pad = "x" * args.huge
+            data = json.dumps({"access_token": "AT-huge", "pad": pad,
+                               "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         ok = (form.get("grant_type") == ["refresh_token"]
               and form.get("refresh_token") == [args.refresh]
               and form.get("client_id") == [args.client_id] and tokens)
