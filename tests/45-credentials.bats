@@ -288,7 +288,7 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 	kill "$TOK_PID"
 }
 
-@test "OAuth2: invalid_grant with the queue on: the message is queued, the fix named" {
+@test "OAuth2: invalid_grant with the queue on: the message is queued, the fix named, and sent once authorized again" {
 	token_server AT-1
 	FAULT_PORT=9
 	oauth_refresh_setup
@@ -300,6 +300,15 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 	assert_regex "$stderr" "queued as "
 	run "$OUTBOX" -C "$RC" -bp
 	assert_output --partial 'bob@example.org'
+	# The user authorizes again (here: the right refresh token); the
+	# next flush sends the message, once.
+	fault_start "$(xoauth_ok AT-1)" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	sed -i -e 's|echo wrong|echo refresh/TOKEN+1|' -e "s/^port 9$/port $FAULT_PORT/" "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_success
+	fault_wait
+	run "$OUTBOX" -C "$RC" -bp
+	assert_output 'Mail queue is empty'
 	kill "$TOK_PID"
 }
 
