@@ -492,12 +492,12 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 		    strcmp(id, "tmp") == 0 || strcmp(id, "failed") == 0)
 			continue;
 		/* A folder without env is being removed, or was never whole. */
-		snprintf(env, sizeof(env), "%s/env", id);
+		snprintf(env, sizeof(env), "%.80s/env", id);
 		if (faccessat(failed ? q->ffd : q->dfd, env, F_OK, 0) == -1)
 			continue;
 		v = xrealloc(v, (*n + 1) * sizeof(*v));
 		if (read_env(failed ? q->ffd : q->dfd, id, &v[*n]) == -1) {
-			snprintf(q->unreadable, sizeof(q->unreadable), "%s", id);
+			snprintf(q->unreadable, sizeof(q->unreadable), "%.*s", (int)sizeof(q->unreadable) - 1, id);
 			qentry_clear(&v[*n]);
 			continue;
 		}
