@@ -497,7 +497,8 @@ queue_list(struct queue *q, int failed, struct qentry **out, size_t *n,
 			continue;
 		v = xrealloc(v, (*n + 1) * sizeof(*v));
 		if (read_env(failed ? q->ffd : q->dfd, id, &v[*n]) == -1) {
-			snprintf(q->unreadable, sizeof(q->unreadable), "%.*s", (int)sizeof(q->unreadable) - 1, id);
+			snprintf(q->unreadable, sizeof(q->unreadable), "%.*s",
+			    (int)sizeof(q->unreadable) - 1, id);
 			qentry_clear(&v[*n]);
 			continue;
 		}
