@@ -52,8 +52,9 @@ check_account(const struct account *a, const char *flow, struct err *e)
 }
 
 static int
-device_flow(const struct account *a, struct oauth_tokens *t, struct err *e)
+device_flow(const struct run *r, struct oauth_tokens *t, struct err *e)
 {
+	const struct account	*a = r->acct;
 	struct oauth_client	cl;
 	struct oauth_device	d;
 	long long		until;
@@ -64,11 +65,11 @@ device_flow(const struct account *a, struct oauth_tokens *t, struct err *e)
 	if (oauth_device_start(&cl, acct_str(a, CF_OAUTH_DEVICE_URL),
 	    acct_str(a, CF_OAUTH_SCOPE), &d, e) == -1)
 		return -1;
-	fprintf(stderr, "outbox: to authorize account %s, open %s and enter "
-	    "the code %s\n", a->name, d.verification_uri, d.user_code);
+	say_notice(r, "to authorize account %s, open %s and enter the code %s",
+	    a->name, d.verification_uri, d.user_code);
 	if (d.verification_uri_complete != NULL)
-		fprintf(stderr, "outbox: or open %s\n",
-		    d.verification_uri_complete);
+		say_notice(r, "or open %s", d.verification_uri_complete);
+	fflush(stderr);
 	interval = d.interval;
 	until = now_ms() + d.expires_in * 1000LL;
 	for (;;) {
@@ -108,8 +109,9 @@ open_browser(const char *url)
 }
 
 static int
-browser_flow(const struct account *a, struct oauth_tokens *t, struct err *e)
+browser_flow(const struct run *r, struct oauth_tokens *t, struct err *e)
 {
+	const struct account	*a = r->acct;
 	struct oauth_client	 cl;
 	char			 verifier[64], challenge[64], state[32];
 	char			 redirect[64], *url, *code;
@@ -122,8 +124,8 @@ browser_flow(const struct account *a, struct oauth_tokens *t, struct err *e)
 	snprintf(redirect, sizeof(redirect), "http://127.0.0.1:%d/", port);
 	url = oauth_auth_url(acct_str(a, CF_OAUTH_AUTH_URL), cl.client_id,
 	    redirect, acct_str(a, CF_OAUTH_SCOPE), state, challenge);
-	fprintf(stderr, "outbox: to authorize account %s, sign in at this "
-	    "address (in a browser on this machine):\n%s\n", a->name, url);
+	say_notice(r, "to authorize account %s, sign in at this address (in a "
+	    "browser on this machine):\n%s", a->name, url);
 	fflush(stderr);
 	open_browser(url);
 	free(url);
@@ -152,11 +154,10 @@ keep_refresh(struct run *r, const char *token, struct err *e)
 		    CF_PASSWORDEVAL : CF_PASSWORD;
 
 		origin_str(&a->org[k], where, sizeof(where));
-		fprintf(stderr, "outbox: account %s takes its refresh token "
-		    "from %s (%s): put the token printed on standard output "
-		    "there, or remove that line and run outbox --authorize "
-		    "again to keep it in the keyring\n", a->name, cfkey_name(k),
-		    where);
+		say_notice(r, "account %s takes its refresh token from %s "
+		    "(%s): put the token printed on standard output there, or "
+		    "remove that line and run outbox --authorize again to keep "
+		    "it in the keyring", a->name, cfkey_name(k), where);
 		printf("%s\n", token);
 		return 0;
 	}
@@ -166,9 +167,8 @@ keep_refresh(struct run *r, const char *token, struct err *e)
 	front_secret_query(a, &q);
 	if (secret_store(&q, token, e) == -1)
 		return -1;
-	fprintf(stderr, "outbox: stored the refresh token for %s at %s:%d "
-	    "(account %s) in the keyring\n", q.user, q.host, q.port,
-	    q.account);
+	say_notice(r, "stored the refresh token for %s at %s:%d (account %s) "
+	    "in the keyring", q.user, q.host, q.port, q.account);
 	return 0;
 }
 
@@ -196,18 +196,17 @@ mode_authorize(struct run *r, struct err *e)
 		    CF_OAUTH_TOKEN_URL), acct_str(r->acct, CF_OAUTH_SCOPE), &t,
 		    e);
 	} else if (strcmp(flow, "device") == 0)
-		rv = device_flow(r->acct, &t, e);
+		rv = device_flow(r, &t, e);
 	else
-		rv = browser_flow(r->acct, &t, e);
+		rv = browser_flow(r, &t, e);
 	if (rv == -1) {
 		err_prefix(e, "account %s: --authorize", r->acct->name);
 		return -1;
 	}
-	front_oauth_keep(r->acct, t.access, t.expires_in);
+	front_oauth_keep(r, t.access, t.expires_in);
 	if (strcmp(flow, "client_credentials") == 0)
-		fprintf(stderr, "outbox: account %s: the client credentials "
-		    "work; there is no refresh token to keep\n",
-		    r->acct->name);
+		say_notice(r, "account %s: the client credentials work; there "
+		    "is no refresh token to keep", r->acct->name);
 	else if (t.refresh == NULL) {
 		oauth_tokens_free(&t);
 		err_set(e, ERR_PROTO, "--authorize: the token endpoint sent no "

@@ -117,7 +117,7 @@ int	 mode_authorize(struct run *, struct err *);
 struct secret_query;
 void	 front_secret_query(const struct account *, struct secret_query *);
 /* Cache an access token for the account (cmd/password.c). */
-void	 front_oauth_keep(const struct account *, const char *, long);
+void	 front_oauth_keep(const struct run *, const char *, long);
 int	 mode_check_config(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);

@@ -20,14 +20,14 @@ front_secret_query(const struct account *a, struct secret_query *q)
 }
 
 void
-front_oauth_keep(const struct account *a, const char *token, long expires)
+front_oauth_keep(const struct run *r, const char *token, long expires)
 {
 	struct err	e;
 	char		path[700];
 
-	if (front_cache_file("oauth", a, 0, path, sizeof(path)) == 0 &&
+	if (front_cache_file("oauth", r->acct, 0, path, sizeof(path)) == 0 &&
 	    tokcache_put(path, token, expires, &e) == -1)
-		fprintf(stderr, "outbox: warning: %s\n", e.msg);
+		say_notice(r, "warning: %s", e.msg);
 }
 
 static void
@@ -53,8 +53,9 @@ oauth_cache_path(const struct account *a, char *path, size_t len)
 
 /* The cached access token, unless it is the one just refused. */
 static char *
-oauth_cached(const struct account *a, const char *refused)
+oauth_cached(const struct run *r, const char *refused)
 {
+	const struct account	*a = r->acct;
 	struct err	 why;
 	char		 path[700], *t;
 
@@ -62,7 +63,7 @@ oauth_cached(const struct account *a, const char *refused)
 		return NULL;
 	if (tokcache_get(path, &t, &why) == 0) {
 		if (why.cls != ERR_NONE)
-			fprintf(stderr, "outbox: warning: %s\n", why.msg);
+			say_notice(r, "warning: %s", why.msg);
 		return NULL;
 	}
 	if (refused != NULL && strcmp(t, refused) == 0) {
@@ -78,25 +79,25 @@ oauth_cached(const struct account *a, const char *refused)
  * is written.  Other sources cannot be written to.
  */
 static void
-oauth_rotate(const struct account *a, enum secret_source src,
-    const char *fresh)
+oauth_rotate(const struct run *r, enum secret_source src, const char *fresh)
 {
+	const struct account	*a = r->acct;
 	struct secret_query	q;
 	struct err		e;
 
 	if (src != SECRET_KEYRING) {
-		fprintf(stderr, "outbox: warning: account %s: the token "
-		    "endpoint issued a new refresh token, but the old one comes "
-		    "from %s, which outbox cannot update; store the new one "
-		    "with outbox --authorize -a %s\n", a->name,
+		say_notice(r, "warning: account %s: the token endpoint issued "
+		    "a new refresh token, but the old one comes from %s, which "
+		    "outbox cannot update; store the new one with outbox "
+		    "--authorize -a %s", a->name,
 		    src == SECRET_EVAL ? "passwordeval" : "the config",
 		    a->name);
 		return;
 	}
 	make_query(a, &q);
 	if (secret_store(&q, fresh, &e) == -1)
-		fprintf(stderr, "outbox: warning: account %s: the new refresh "
-		    "token could not be stored: %s\n", a->name, e.msg);
+		say_notice(r, "warning: account %s: the new refresh token "
+		    "could not be stored: %s", a->name, e.msg);
 }
 
 static void
@@ -123,14 +124,9 @@ oauth_app_only(const struct account *a)
 
 /* Cache the new access token and hand it over. */
 static int
-oauth_keep(const struct account *a, struct oauth_tokens *t, char **pw,
-    struct err *e)
+oauth_keep(const struct run *r, struct oauth_tokens *t, char **pw)
 {
-	char	path[700];
-
-	if (oauth_cache_path(a, path, sizeof(path)) == 0 &&
-	    tokcache_put(path, t->access, t->expires_in, e) == -1)
-		fprintf(stderr, "outbox: warning: %s\n", e->msg);
+	front_oauth_keep(r, t->access, t->expires_in);
 	*pw = t->access;
 	t->access = NULL;
 	oauth_tokens_free(t);
@@ -158,7 +154,7 @@ oauth_fetch(struct run *r, char **pw, struct err *e)
 			err_prefix(e, "OAuth client credentials");
 			return -1;
 		}
-		return oauth_keep(a, &t, pw, e);
+		return oauth_keep(r, &t, pw);
 	}
 	make_query(a, &q);
 	if (secret_get(&q, &refresh, &src, e) == -1)
@@ -181,9 +177,9 @@ oauth_fetch(struct run *r, char **pw, struct err *e)
 		return -1;
 	}
 	if (t.refresh != NULL && strcmp(t.refresh, refresh) != 0)
-		oauth_rotate(a, src, t.refresh);
+		oauth_rotate(r, src, t.refresh);
 	secret_free(refresh);
-	return oauth_keep(a, &t, pw, e);
+	return oauth_keep(r, &t, pw);
 }
 
 /*
@@ -200,7 +196,7 @@ oauth_token(struct run *r, char **pw, const char *refused, struct err *e)
 	int	lock, rv;
 
 	r->oauth_cached = 0;
-	if ((*pw = oauth_cached(r->acct, refused)) != NULL) {
+	if ((*pw = oauth_cached(r, refused)) != NULL) {
 		r->oauth_cached = 1;
 		return 0;
 	}
@@ -208,7 +204,7 @@ oauth_token(struct run *r, char **pw, const char *refused, struct err *e)
 		return oauth_fetch(r, pw, e);
 	if ((lock = tokcache_lock(path, 2 * 60 * 1000, e)) == -1)
 		return -1;
-	if ((*pw = oauth_cached(r->acct, refused)) != NULL)
+	if ((*pw = oauth_cached(r, refused)) != NULL)
 		rv = 0;
 	else
 		rv = oauth_fetch(r, pw, e);
