@@ -15,17 +15,6 @@
 /* How long a user has to finish in the browser. */
 #define BROWSER_WAIT_MS	(10 * 60 * 1000)
 
-static void
-client_of(const struct account *a, struct oauth_client *cl)
-{
-	memset(cl, 0, sizeof(*cl));
-	cl->client_id = acct_str(a, CF_OAUTH_CLIENT_ID);
-	cl->client_secret = acct_str(a, CF_OAUTH_CLIENT_SECRET);
-	cl->trust_file = acct_str(a, CF_OAUTH_TLS_TRUST_FILE);
-	cl->timeout_ms = (acct_int(a, CF_TIMEOUT) > 0 ?
-	    acct_int(a, CF_TIMEOUT) : 60) * 1000;
-}
-
 /* What --authorize needs that the account lacks, named. */
 static int
 check_account(const struct account *a, const char *flow, struct err *e)
@@ -61,7 +50,7 @@ device_flow(const struct run *r, struct oauth_tokens *t, struct err *e)
 	long			interval;
 	int			rv;
 
-	client_of(a, &cl);
+	front_oauth_client(a, &cl);
 	if (oauth_device_start(&cl, acct_str(a, CF_OAUTH_DEVICE_URL),
 	    acct_str(a, CF_OAUTH_SCOPE), &d, e) == -1)
 		return -1;
@@ -117,7 +106,7 @@ browser_flow(const struct run *r, struct oauth_tokens *t, struct err *e)
 	char			 redirect[64], *url, *code;
 	int			 fd, port, rv;
 
-	client_of(a, &cl);
+	front_oauth_client(a, &cl);
 	if (oauth_pkce(verifier, challenge, state, e) == -1 ||
 	    oauth_listen(&fd, &port, e) == -1)
 		return -1;
@@ -191,7 +180,7 @@ mode_authorize(struct run *r, struct err *e)
 		return -1;
 	memset(&t, 0, sizeof(t));
 	if (strcmp(flow, "client_credentials") == 0) {
-		client_of(r->acct, &cl);
+		front_oauth_client(r->acct, &cl);
 		rv = oauth_client_credentials(&cl, acct_str(r->acct,
 		    CF_OAUTH_TOKEN_URL), acct_str(r->acct, CF_OAUTH_SCOPE), &t,
 		    e);

@@ -118,6 +118,8 @@ struct secret_query;
 void	 front_secret_query(const struct account *, struct secret_query *);
 /* Cache an access token for the account (cmd/password.c). */
 void	 front_oauth_keep(const struct run *, const char *, long);
+struct oauth_client;
+void	 front_oauth_client(const struct account *, struct oauth_client *);
 int	 mode_check_config(struct run *, struct err *);
 int	 mode_pretend(struct run *, FILE *, struct err *);
 int	 mode_mailq(struct run *, struct err *);

@@ -100,15 +100,13 @@ oauth_rotate(const struct run *r, enum secret_source src, const char *fresh)
 		    "could not be stored: %s", a->name, e.msg);
 }
 
-static void
-oauth_client_of(const struct run *r, struct oauth_client *cl)
+/* The token endpoint's client; the mail account's TLS never applies. */
+void
+front_oauth_client(const struct account *a, struct oauth_client *cl)
 {
-	const struct account *a = r->acct;
-
 	memset(cl, 0, sizeof(*cl));
 	cl->client_id = acct_str(a, CF_OAUTH_CLIENT_ID);
 	cl->client_secret = acct_str(a, CF_OAUTH_CLIENT_SECRET);
-	/* The mail account's TLS settings never apply here. */
 	cl->trust_file = acct_str(a, CF_OAUTH_TLS_TRUST_FILE);
 	cl->timeout_ms = (acct_int(a, CF_TIMEOUT) > 0 ?
 	    acct_int(a, CF_TIMEOUT) : 60) * 1000;
@@ -145,7 +143,7 @@ oauth_fetch(struct run *r, char **pw, struct err *e)
 	char			*refresh;
 	int			 rv;
 
-	oauth_client_of(r, &cl);
+	front_oauth_client(r->acct, &cl);
 	if (oauth_app_only(a)) {
 		/* A service account: no refresh token, the secret is enough. */
 		if (oauth_client_credentials(&cl, acct_str(a,
