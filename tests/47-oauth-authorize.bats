@@ -177,7 +177,7 @@ keyring_token() {
 		send 221 bye
 	EOF
 	config "$FAULT_PORT" 'oauth_flow browser'
-	secret-tool store --label=t host localhost port "$FAULT_PORT" service smtp user alice@example.org <<<"$first"
+	"$OUTBOX" -C "$RC" --store-password <<<"$first"
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_success
 	fault_wait
