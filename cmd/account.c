@@ -13,6 +13,7 @@
 
 #define DATA_WAIT_MS	(10 * 60 * 1000)
 #include "../src/secret.h"
+#include "../src/tokcache.h"
 #include "../src/util.h"
 
 static int
@@ -187,6 +188,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 {
 	const struct account	*a = r->acct;
 	const char		*trust = acct_str(a, CF_TLS_TRUST_FILE);
+	struct err		 why;
 
 	memset(p, 0, sizeof(*p));
 	p->host = acct_str(a, CF_HOST);
@@ -213,8 +215,18 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->tlsp.priorities = acct_str(a, CF_TLS_PRIORITIES) &&
 	    *acct_str(a, CF_TLS_PRIORITIES) ? acct_str(a, CF_TLS_PRIORITIES) :
 	    NULL;
-	front_cache_file("tls", r->acct, 1, r->tls_cache, sizeof(r->tls_cache));
-	p->tlsp.cache_file = r->tls_cache[0] ? r->tls_cache : NULL;
+	/* Checked once: a cache others could write is never offered. */
+	if (r->tls_cache[0] == '\0' && !r->tls_cache_bad) {
+		if (front_cache_file("tls", a, 1, r->tls_cache,
+		    sizeof(r->tls_cache)) == -1)
+			r->tls_cache_bad = 1;
+		else if (cache_trusted(r->tls_cache, "TLS session cache",
+		    &why) == -1) {
+			say_notice(r, "warning: %s", why.msg);
+			r->tls_cache_bad = 1;
+		}
+	}
+	p->tlsp.cache_file = r->tls_cache_bad ? NULL : r->tls_cache;
 	p->helo = r->helo;
 	p->auth = acct_str(a, CF_AUTH);
 	p->user = acct_str(a, CF_USER);

@@ -16,6 +16,7 @@ struct run {
 	struct account		*acct;
 	char			 helo[256];
 	char			 tls_cache[600];
+	int			 tls_cache_bad;	/* not to be used */
 	int			 oauth_cached;	/* the token came from the cache */
 	const struct account	*blame;	/* the error concerns its server */
 };

@@ -493,7 +493,7 @@ cache_load(struct conn *c, const struct tls_params *t)
 	c->cache_file = xstrdup(t->cache_file);
 	c->policy = tls_policy(t);
 	plen = strlen(c->policy);
-	if ((fd = open(c->cache_file, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(c->cache_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return;
 	n = read(fd, buf, sizeof(buf));
 	close(fd);

@@ -14,37 +14,56 @@
 #include "util.h"
 
 #define CACHE_MAX	16384
+#define NAME		"OAuth token cache"
 
 /* Owned by us and open to nobody else; else why is filled in. */
 static int
-trusted(const struct stat *st, const char *what, const char *path,
-    mode_t forbidden, struct err *why)
+trusted(const struct stat *st, const char *name, const char *what,
+    const char *path, mode_t forbidden, struct err *why)
 {
 	if (st->st_uid != geteuid())
-		return err_set(why, ERR_CONFIG, "the OAuth token cache %s %s "
-		    "belongs to uid %u, not to you; ignoring it", what, path,
+		return err_set(why, ERR_CONFIG, "the %s %s %s belongs to uid "
+		    "%u, not to you; ignoring it", name, what, path,
 		    (unsigned)st->st_uid);
 	if (st->st_mode & forbidden)
-		return err_set(why, ERR_CONFIG, "the OAuth token cache %s %s "
-		    "is open to other users (mode %03o); ignoring it", what,
-		    path, (unsigned)(st->st_mode & 0777));
+		return err_set(why, ERR_CONFIG, "the %s %s %s is open to other "
+		    "users (mode %03o); ignoring it", name, what, path,
+		    (unsigned)(st->st_mode & 0777));
 	return 0;
 }
 
 static int
-dir_trusted(const char *path, struct err *why)
+dir_trusted(const char *path, const char *name, struct err *why)
 {
 	struct stat	 st;
 	char		*copy = xstrdup(path), *dir = dirname(copy);
 	int		 rv = 0;
 
 	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
-		rv = err_set(why, ERR_CONFIG, "the OAuth token cache folder %s "
-		    "is not a folder; ignoring it", dir);
+		rv = err_set(why, ERR_CONFIG, "the %s folder %s is not a "
+		    "folder; ignoring it", name, dir);
 	else
-		rv = trusted(&st, "folder", dir, S_IWGRP | S_IWOTH, why);
+		rv = trusted(&st, name, "folder", dir, S_IWGRP | S_IWOTH, why);
 	free(copy);
 	return rv;
+}
+
+int
+cache_trusted(const char *path, const char *name, struct err *why)
+{
+	struct stat	st;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? dir_trusted(path, name, why) : 0;
+	if (S_ISLNK(st.st_mode))
+		return err_set(why, ERR_CONFIG, "the %s %s is a symbolic link; "
+		    "ignoring it", name, path);
+	if (!S_ISREG(st.st_mode))
+		return err_set(why, ERR_CONFIG, "the %s %s is not a plain "
+		    "file; ignoring it", name, path);
+	if (trusted(&st, name, "file", path, S_IRWXG | S_IRWXO, why) == -1)
+		return -1;
+	return dir_trusted(path, name, why);
 }
 
 int
@@ -66,8 +85,8 @@ tokcache_get(const char *path, char **token, struct err *why)
 		return 0;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    trusted(&st, "file", path, S_IRWXG | S_IRWXO, why) == -1 ||
-	    dir_trusted(path, why) == -1) {
+	    trusted(&st, NAME, "file", path, S_IRWXG | S_IRWXO, why) == -1 ||
+	    dir_trusted(path, NAME, why) == -1) {
 		if (why->cls == ERR_NONE)
 			err_set(why, ERR_CONFIG, "the OAuth token cache %s is "
 			    "not a plain file; ignoring it", path);

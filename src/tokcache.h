@@ -23,6 +23,13 @@ int	 tokcache_put(const char *path, const char *token, long expires_in,
 	    struct err *);
 void	 tokcache_forget(const char *path);
 /*
+ * Whether a cache file (absent, or there) and its folder may be trusted:
+ * they belong to the user and others can neither write them nor, for the
+ * file, read them.  -1 with why (ERR_CONFIG, naming the cache as name)
+ * when not.
+ */
+int	 cache_trusted(const char *path, const char *name, struct err *why);
+/*
  * Take the account's refresh lock (PATH.lock), waiting at most
  * timeout_ms.  Returns the lock's descriptor.  Errors: ERR_TEMP when
  * another process holds it that long, ERR_IO when it cannot be made.

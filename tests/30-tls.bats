@@ -160,6 +160,29 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	maildir_wait bob 3
 }
 
+@test "a TLS session cache others can write, or in a folder others can write, is ignored with a warning" {
+	tls_config "$SMTPS_PORT"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	cache=$XDG_CACHE_HOME/outbox/tls-default-localhost-$SMTPS_PORT
+	[[ -s $cache ]]
+	chmod 666 "$cache"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" "outbox: warning: the TLS session cache file $cache is open to other users \(mode 666\); ignoring it"
+	refute_regex "$stderr" 'session resumed'
+	chmod 600 "$cache"
+	chmod 777 "$XDG_CACHE_HOME/outbox"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" "warning: the TLS session cache folder $XDG_CACHE_HOME/outbox is open to other users \(mode 777\)"
+	refute_regex "$stderr" 'session resumed'
+	chmod 700 "$XDG_CACHE_HOME/outbox"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
+	assert_regex "$stderr" 'session resumed'
+	maildir_wait bob 4
+}
+
 @test "a session made with tls_certcheck off is not resumed once checks are on" {
 	tls_config "$WRONGNAME_PORT" "tls_certcheck off"
 	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
