@@ -919,11 +919,13 @@ config_parse_file(struct config *cfg, const char *path, int system,
 {
 	struct parser	 p;
 	FILE		*fp;
+	char		 iobuf[BUFSIZ];	/* ours, to wipe: it may hold a password */
 	int		 rv;
 
 	if ((fp = fopen(path, "re")) == NULL)
 		return err_sys(e, ERR_CONFIG,
 		    "%s", path);
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.file = intern_file(cfg, path);
@@ -939,6 +941,7 @@ config_parse_file(struct config *cfg, const char *path, int system,
 		}
 	}
 	fclose(fp);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return rv;
 }
 

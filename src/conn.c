@@ -798,6 +798,8 @@ conn_flush(struct conn *c, struct err *e)
 	if (c->wlen == 0)
 		return 0;
 	rv = send_raw(c, c->wbuf, c->wlen, e);
+	/* An AUTH line may have been in it. */
+	explicit_bzero(c->wbuf, c->wlen);
 	c->wlen = 0;
 	c->last_was_write = 1;
 	return rv;
@@ -909,6 +911,7 @@ conn_close(struct conn *c)
 	close(c->fd);
 	free(c->cache_file);
 	free(c->policy);
+	explicit_bzero(c->wbuf, WBUFSZ);
 	free(c->wbuf);
 	free(c);
 }
