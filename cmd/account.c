@@ -275,6 +275,9 @@ front_deliver_params(struct run *r, struct front_session *fs,
 	dp->lifetime = acct_seconds(a, CF_QUEUE_LIFETIME);
 	dp->retry = acct_seconds(a, CF_QUEUE_RETRY);
 	dp->retry_max = acct_seconds(a, CF_QUEUE_RETRY_MAX);
+	dp->warn = acct_seconds(a, CF_QUEUE_WARN);
+	dp->bounces = 1;
+	dp->reporter = r->helo[0] != '\0' ? r->helo : "localhost";
 	dp->logfile = acct_str(a, CF_LOGFILE);
 	dp->logtime = acct_str(a, CF_LOGFILE_TIME_FORMAT);
 	dp->syslog = acct_on(a, CF_SYSLOG) ? acct_str(a, CF_SYSLOG) : NULL;

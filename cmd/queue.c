@@ -5,6 +5,7 @@
 
 #include "front.h"
 #include "../src/deliver.h"
+#include "../src/dsn.h"
 #include "../src/queue.h"
 #include "../src/util.h"
 
@@ -44,19 +45,34 @@ print_rcpts(const struct qentry *qe, FILE *out)
 	}
 }
 
-/* How long before mailq marks an entry delayed (Postfix's delay_warning). */
+/* queue_warn's default: when mailq marks an entry delayed. */
 #define DELAYED_AFTER	(4 * 3600LL)
 
+/* Has the entry waited past its account's queue_warn (or been warned)? */
+static int
+delayed(const struct config *cfg, const struct qentry *qe, long long now)
+{
+	const struct account	*a = qe->account != NULL ?
+	    config_find(cfg, qe->account) : NULL;
+	long long		 warn = DELAYED_AFTER;
+
+	if (a != NULL && a->val[CF_QUEUE_WARN] != NULL)
+		warn = acct_seconds(a, CF_QUEUE_WARN);
+	return !qe->failed && (qe->warned || (warn > 0 &&
+	    now - qe->queued >= warn));
+}
+
 static void
-print_entry(const struct qentry *qe, long long now, FILE *out)
+print_entry(const struct config *cfg, const struct qentry *qe, long long now,
+    FILE *out)
 {
 	char	queued[32], next[32];
 
 	fmt_time(qe->queued, queued, sizeof(queued));
 	fmt_time(qe->next, next, sizeof(next));
 	fprintf(out, "%s%s%s%s  %s  %lld  <%s> ->", qe->id, qe->failed ?
-	    " (failed)" : "", qe->held ? " (held)" : "", !qe->failed &&
-	    now - qe->queued > DELAYED_AFTER ? " (delayed)" : "", queued,
+	    " (failed)" : "", qe->held ? " (held)" : "", delayed(cfg, qe, now) ?
+	    " (delayed)" : "", queued,
 	    qe->size, qe->env.sender);
 	print_rcpts(qe, out);
 	fprintf(out, "  attempts=%d", qe->attempts);
@@ -74,7 +90,13 @@ mode_mailq(struct run *r, struct err *e)
 	struct qentry	*v, *f;
 	size_t		 n, nf, i;
 	long long	 now = queue_now();
+	struct err	 cfg_err;
 
+	/* Only for queue_warn: mailq works without a config. */
+	if (config_load(&r->cfg, r->o->conffile, &cfg_err) == -1) {
+		config_free(&r->cfg);
+		config_init(&r->cfg);
+	}
 	if (open_queue(&q, e) == -1)
 		return -1;
 	if (queue_list(&q, 0, &v, &n, e) == -1 ||
@@ -88,9 +110,9 @@ mode_mailq(struct run *r, struct err *e)
 	if (n + nf == 0)
 		printf("Mail queue is empty\n");
 	for (i = 0; i < n; i++)
-		print_entry(&v[i], now, stdout);
+		print_entry(&r->cfg, &v[i], now, stdout);
 	for (i = 0; i < nf; i++)
-		print_entry(&f[i], now, stdout);
+		print_entry(&r->cfg, &f[i], now, stdout);
 	qentry_free_list(v, n);
 	qentry_free_list(f, nf);
 	queue_close(&q);
@@ -166,6 +188,14 @@ flush_report(void *arg, const struct qentry *qe, const struct outcome *o)
 		    o->err.cls != ERR_NONE ? o->err.msg : o->fate ==
 		    FATE_FAILED ? "recipients were refused" :
 		    "some recipients were refused for now");
+	if (o->notice_err.cls != ERR_NONE)
+		say_notice(r, "%s: the notice to <%s> could not be queued: %s",
+		    qe->id, qe->env.sender, o->notice_err.msg);
+	else if (o->notice_id[0] && (o->notice == DSN_FAILED ||
+	    r->o->verbose))
+		say_notice(r, "%s: %s sent to <%s> (queued as %s)", qe->id,
+		    o->notice == DSN_FAILED ? "a bounce is" :
+		    "a delay warning is", qe->env.sender, o->notice_id);
 }
 
 /* Every account with entries wanted by the command line, one at a time. */

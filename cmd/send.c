@@ -401,10 +401,13 @@ submit(struct submission *s, struct err *e)
 	deliver_begin(&d, &dp, s->queued ? &s->q : NULL, NULL);
 	deliver_entry(&d, &s->qe, !more, &o);
 	deliver_verdict(&d, &s->qe, &o, e);
-	if (more && o.fate == FATE_DELIVERED && d.s != NULL) {
+	/* A bounce (queue always: the caller heard 0) goes out now too. */
+	if ((more && o.fate == FATE_DELIVERED && d.s != NULL) ||
+	    d.notices > 0) {
 		memset(&f, 0, sizeof(f));
 		f.account = s->r->acct->name;
 		f.skip = s->qe.id;
+		f.notices_only = !(more && o.fate == FATE_DELIVERED);
 		dp.caller_waits = 0;
 		dp.start_ms = 0;
 		dp.report = flush_report;

@@ -3,8 +3,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/types.h>
+
 #include "backoff.h"
 #include "deliver.h"
+#include "dsn.h"
 #include "log.h"
 #include "util.h"
 
@@ -57,18 +60,21 @@ settle_rcpts(struct envelope *env, int rv, const struct err *e,
 
 		if (!rcpt_todo(r) || (rv == -1 && res->stage == STAGE_SESSION))
 			continue;
-		if (r->tried && (rv == 0 || r->code >= 400 || r->replied)) {
+		if (r->tried && (rv == 0 || r->code >= 400 || r->replied))
 			r->state = state_of_reply(r->code);
-			continue;
+		else {
+			r->state = permanent(e->cls) ? RCPT_FAILED :
+			    RCPT_DEFERRED;
+			rcpt_set_reply(r, res->code, e->msg);
 		}
-		r->state = permanent(e->cls) ? RCPT_FAILED : RCPT_DEFERRED;
-		rcpt_set_reply(r, res->code, e->msg);
+		r->fresh = r->state == RCPT_FAILED;
 	}
 	/* All or nothing: once one has failed for good, the message has. */
 	if (env->all_or_nothing && env_count(env, RCPT_FAILED) > 0)
 		for (i = 0; i < env->nrcpt; i++)
 			if (rcpt_todo(&env->rcpt[i]))
-				env->rcpt[i].state = RCPT_FAILED;
+				env->rcpt[i].state = RCPT_FAILED,
+				env->rcpt[i].fresh = 1;
 	return (int)(env_count(env, RCPT_FAILED) - before);
 }
 
@@ -128,6 +134,75 @@ write_log(const struct delivery *d, const struct qentry *qe,
 	buf_free(&rc);
 }
 
+/*
+ * A notice to the entry's sender (a bounce, or the delay warning), queued
+ * as an entry of its own for the same account, from the null sender so
+ * that it can never bounce in turn.
+ */
+static void
+queue_notice(struct delivery *d, const struct qentry *qe, enum dsn_kind kind,
+    struct outcome *o)
+{
+	const struct deliver_params	*p = d->p;
+	struct qentry			 n;
+	struct dsn_info			 di;
+	struct err			 e;
+	off_t				 size;
+
+	memset(&n, 0, sizeof(n));
+	n.fd = -1;
+	memset(&di, 0, sizeof(di));
+	di.kind = kind;
+	di.reporter = p->reporter != NULL ? p->reporter : "localhost";
+	di.server = p->host != NULL ? p->host : "(none)";
+	di.until = kind == DSN_DELAYED && p->lifetime > 0 ?
+	    qe->queued + p->lifetime : 0;
+	di.full = qe->env.ret != NULL && strcmp(qe->env.ret, "full") == 0;
+	if (queue_spool(d->q, &n, &e) == -1 ||
+	    dsn_write(n.fd, qe, qe->fd, &di, &n.eightbit, &e) == -1 ||
+	    (size = lseek(n.fd, 0, SEEK_END)) == -1) {
+		if (n.fd != -1)
+			queue_discard(d->q, &n);
+		o->notice_err = e;
+		qentry_clear(&n);
+		return;
+	}
+	n.account = xstrdup(qe->account);
+	n.env.sender = xstrdup("");
+	env_add_rcpt(&n.env, qe->env.sender);
+	n.queued = n.next = queue_now();
+	n.size = (long long)size;
+	if (queue_commit(d->q, &n, &e) == -1) {
+		queue_discard(d->q, &n);
+		o->notice_err = e;
+	} else {
+		snprintf(o->notice_id, sizeof(o->notice_id), "%s", n.id);
+		o->notice = kind;
+		d->notices++;
+	}
+	qentry_clear(&n);
+}
+
+/* Tell the sender what the caller cannot be told: given up, or delayed. */
+static void
+notify_sender(struct delivery *d, struct qentry *qe, struct outcome *o)
+{
+	const struct deliver_params	*p = d->p;
+	size_t				 i, fresh = 0;
+
+	if (qe->env.sender == NULL || qe->env.sender[0] == '\0')
+		return;
+	for (i = 0; i < qe->env.nrcpt; i++)
+		fresh += qe->env.rcpt[i].fresh;
+	if (fresh > 0 && !p->caller_waits && p->bounces)
+		queue_notice(d, qe, DSN_FAILED, o);
+	else if (o->fate == FATE_DEFERRED && !qe->warned && p->warn > 0 &&
+	    queue_now() - qe->queued >= p->warn) {
+		qe->warned = 1;
+		queue_notice(d, qe, DSN_DELAYED, o);
+	}
+}
+
 /* What the attempt came to, on disk: removed, kept for later, or failed/. */
 static void
 settle_entry(struct delivery *d, struct qentry *qe, struct outcome *o)
@@ -138,6 +213,7 @@ settle_entry(struct delivery *d, struct qentry *qe, struct outcome *o)
 	o->kept = 0;
 	if (d->q == NULL)
 		return;
+	notify_sender(d, qe, o);
 	if (o->fate == FATE_DELIVERED ||
 	    (o->fate == FATE_FAILED && d->p->caller_waits)) {
 		if (queue_remove(d->q, qe, &e2) == -1)
@@ -244,6 +320,7 @@ expire(struct delivery *d, struct qentry *qe, const char *why)
 	for (i = 0; i < qe->env.nrcpt; i++)
 		if (rcpt_todo(&qe->env.rcpt[i])) {
 			qe->env.rcpt[i].state = RCPT_FAILED;
+			qe->env.rcpt[i].fresh = 1;
 			rcpt_set_reply(&qe->env.rcpt[i], 0, why);
 		}
 	o.fate = FATE_FAILED;
@@ -264,6 +341,9 @@ wanted(const struct deliver_filter *f, const struct qentry *qe, long long now)
 		return 0;
 	if (qe->held)
 		return 0;
+	if (f->notices_only)
+		return qe->env.sender[0] == '\0' && qe->attempts == 0 &&
+		    qe->next <= now;
 	return f->force || qe->next <= now;
 }
 
@@ -289,8 +369,8 @@ expired(struct delivery *d, struct qentry *qe, long long lifetime,
 	return 1;
 }
 
-void
-deliver_queue(struct delivery *d, const struct deliver_filter *f)
+static void
+deliver_pass(struct delivery *d, const struct deliver_filter *f)
 {
 	struct qentry	*v;
 	struct outcome	 o;
@@ -312,6 +392,23 @@ deliver_queue(struct delivery *d, const struct deliver_filter *f)
 		v[i].fd = -1;
 	}
 	qentry_free_list(v, n);
+}
+
+/* The entries wanted, then the notices to senders that they gave rise to. */
+void
+deliver_queue(struct delivery *d, const struct deliver_filter *f)
+{
+	struct deliver_filter	nf;
+	int			pass, before = d->notices;
+
+	deliver_pass(d, f);
+	nf = *f;
+	nf.id = NULL;
+	nf.notices_only = 1;
+	for (pass = 0; pass < 2 && d->notices > before; pass++) {
+		before = d->notices;
+		deliver_pass(d, &nf);
+	}
 }
 
 void

@@ -28,6 +28,9 @@ struct outcome {
 	int		 untried;	/* no attempt: expired, or no account */
 	int		 gave_up;	/* recipients given up in this attempt */
 	struct err	 log_err;	/* the log line could not be written */
+	int		 notice;	/* notice_id is a DSN_FAILED or _DELAYED */
+	char		 notice_id[64];	/* the notice queued to the sender, or "" */
+	struct err	 notice_err;	/* it could not be queued */
 };
 
 struct deliver_params {
@@ -43,6 +46,9 @@ struct deliver_params {
 	int		 caller_waits;
 	long long	 lifetime;	/* seconds in the queue; 0: forever */
 	long long	 retry, retry_max;	/* backoff, in seconds */
+	long long	 warn;		/* tell the sender after; <= 0: never */
+	int		 bounces;	/* tell the sender what is given up */
+	const char	*reporter;	/* our name in notices */
 	long long	 start_ms;	/* for the log's duration; 0: now */
 	const char	*logfile;	/* the log line: NULL for none */
 	const char	*logtime;
@@ -65,6 +71,7 @@ struct delivery {
 	struct smtp_result	 res;
 	struct err		 open_err;	/* the session could not be had */
 	int			 delivered, deferred, failed;
+	int			 notices;	/* queued to senders */
 };
 
 /* Which entries deliver_queue takes. */
@@ -73,6 +80,7 @@ struct deliver_filter {
 	const char	*id;		/* NULL, or only this entry */
 	const char	*skip;		/* NULL, or not this entry */
 	int		 force;		/* every one, not only those due */
+	int		 notices_only;	/* only new notices to senders */
 };
 
 /* Begin with no session (s NULL) or with an open one to go on with. */

@@ -19,6 +19,7 @@ struct rcpt {
 	char		 text[RCPT_TEXT_MAX];	/* that reply, sanitised */
 	int		 tried;		/* RCPT sent in this attempt */
 	int		 replied;	/* LMTP: the data's reply is its own */
+	int		 fresh;		/* given up by this attempt (not kept) */
 };
 
 /*

@@ -199,7 +199,7 @@ field_done(struct spooler *s, struct err *e)
 }
 
 /* RFC 5322 date of now, for the Date field. */
-static void
+void
 msg_date(char *buf, size_t len)
 {
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
@@ -218,8 +218,8 @@ msg_date(char *buf, size_t len)
 	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
 }
 
-static char *
-make_msgid(const char *domain)
+char *
+msg_make_msgid(const char *domain)
 {
 	unsigned char	rnd[12];
 	char		hex[sizeof(rnd) * 2 + 1];
@@ -254,7 +254,7 @@ add_headers(struct spooler *s, struct err *e)
 	}
 	if (s->o->set_msgid != HDR_OFF && !s->has_msgid) {
 		free(s->m->msgid);
-		s->m->msgid = make_msgid(s->o->msgid_domain ?
+		s->m->msgid = msg_make_msgid(s->o->msgid_domain ?
 		    s->o->msgid_domain : "localhost");
 		buf_addf(&h, "Message-ID: %s\r\n", s->m->msgid);
 	}

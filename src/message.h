@@ -54,6 +54,11 @@ int	 msg_write_raw(struct msg *, msg_writer, void *, struct err *);
 int	 msg_write_dotted(struct msg *, msg_writer, void *, struct err *);
 void	 msg_free(struct msg *);
 
+/* The date now, as the Date field has it (RFC 5322). */
+void	 msg_date(char *, size_t);
+/* A new Message-ID, <...@domain>, allocated. */
+char	*msg_make_msgid(const char *domain);
+
 /* An unlinked temporary file in dir ($TMPDIR or /tmp when NULL). */
 int	 msg_tmpfile(const char *dir, struct err *);
 

@@ -230,6 +230,8 @@ env_format(const struct qentry *qe, struct buf *b)
 		buf_adds(b, "all_or_nothing: 1\n");
 	if (qe->held)
 		buf_adds(b, "held: 1\n");
+	if (qe->warned)
+		buf_adds(b, "warned: 1\n");
 	env_line(b, "msgid", qe->msgid);
 	buf_addf(b, "queued: %lld\nnext: %lld\nattempts: %d\n8bit: %d\n"
 	    "size: %lld\n", qe->queued, qe->next, qe->attempts, qe->eightbit,
@@ -399,6 +401,8 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		env->all_or_nothing = atoi(v);
 	else if (strcmp(k, "held") == 0)
 		qe->held = atoi(v);
+	else if (strcmp(k, "warned") == 0)
+		qe->warned = atoi(v);
 	else if (strcmp(k, "msgid") == 0)
 		field = &qe->msgid;
 	else if (strcmp(k, "error") == 0)
@@ -560,6 +564,26 @@ queue_due(struct queue *q, const char *acct, const char *skip, long long now)
 		    strcmp(v[i].id, skip) != 0 && v[i].next <= now;
 	qentry_free_list(v, n);
 	return due;
+}
+
+size_t
+queue_waiting(struct queue *q, long long *earliest)
+{
+	struct qentry	*v;
+	struct err	 e;
+	size_t		 n, i, waiting = 0;
+
+	*earliest = 0;
+	if (queue_list(q, 0, &v, &n, &e) == -1)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (v[i].held)
+			continue;
+		if (waiting++ == 0 || v[i].next < *earliest)
+			*earliest = v[i].next;
+	}
+	qentry_free_list(v, n);
+	return waiting;
 }
 
 int

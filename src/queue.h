@@ -26,6 +26,7 @@ struct qentry {
 	char		*error;		/* the last error, or NULL */
 	int		 failed;	/* in failed/ */
 	int		 held;		/* -qH: no attempts until -qU */
+	int		 warned;	/* the sender was told of the delay */
 	int		 fd;		/* ID.msg, locked; -1 when not held */
 };
 
@@ -76,6 +77,11 @@ int	 queue_lock(struct queue *, struct qentry *);
 /* Are there entries of the account, other than skip, due at now? */
 int	 queue_due(struct queue *, const char *acct, const char *skip,
 	    long long now);
+/*
+ * How many entries wait for an attempt (not held); *earliest is when the
+ * first of them is due.
+ */
+size_t	 queue_waiting(struct queue *, long long *earliest);
 /* Find an entry by id, in the queue or failed/; 1 if there is none. */
 int	 queue_find(struct queue *, const char *id, struct qentry *,
 	    struct err *);

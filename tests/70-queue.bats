@@ -343,10 +343,16 @@ fault_config() {
 	OUTBOX_NOW=$((1800000000 + 6 * 86400)) run --separate-stderr "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 69
 	assert_regex "$stderr" 'failed: expired after 5 days in the queue; last error: '
-	assert_equal "$(entries)" 0
+	# What is left is the bounce to the sender, from the null sender.
+	assert_regex "$stderr" ': a bounce is sent to <alice@example.org> \(queued as '
+	assert_equal "$(entries)" 1
+	bounce=$(ls "$QDIR"/*/env)
+	grep -qx 'sender: ' "$bounce" || grep -qx 'sender:' "$bounce"
+	grep -qx 'rcpt: alice@example.org' "$bounce"
 	[[ -e $QDIR/failed/$(basename "$(dirname "$env")")/env ]]
 	run "$OUTBOX" -C "$RC" -bp
-	assert_output --regexp '^[^ ]+ \(failed\)  .*error="expired after 5 days'
+	assert_line --regexp '^[^ ]+ \(failed\)  .*error="expired after 5 days'
+	assert_line --regexp '^[^ ]+  .*  <> -> <alice@example.org>  attempts=1'
 }
 
 @test "queue_retry and queue_lifetime in seconds: retried 30 s later, given up after 90 s" {
@@ -362,7 +368,8 @@ fault_config() {
 	OUTBOX_NOW=1800000100 run --separate-stderr "$OUTBOX" -C "$RC" -q
 	assert_equal "$status" 69
 	assert_regex "$stderr" 'expired after 90 seconds in the queue'
-	assert_equal "$(entries)" 0
+	assert_regex "$stderr" 'a bounce is sent to <alice@example.org>'
+	assert_equal "$(entries)" 1	# the bounce, waiting for the server too
 }
 
 @test "mailq, -qI, -qR and --drop" {
