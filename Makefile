@@ -52,7 +52,8 @@ SRCS	= src/addr.c src/aliases.c src/backoff.c src/config.c src/conn.c \
 	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
 	  src/smtp.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
-	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c
+	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c \
+	  cmd/retrier.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 

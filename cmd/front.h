@@ -19,6 +19,7 @@ struct run {
 	int			 tls_cache_bad;	/* not to be used */
 	int			 oauth_cached;	/* the token came from the cache */
 	const struct account	*blame;	/* the error concerns its server */
+	int			 queue_touched;	/* this run queued or flushed mail */
 };
 
 /*
@@ -109,6 +110,12 @@ void	 front_deliver_params(struct run *, struct front_session *,
 /* What a flush says of each entry (report of deliver_params; arg: run). */
 void	 flush_report(void *run, const struct qentry *, const struct outcome *);
 int	 mode_send(struct run *, struct err *);
+/*
+ * After a run that queued mail or flushed it: wake the live retrier to look
+ * at the queue again, or start one if mail waits (not with
+ * OUTBOX_NO_RETRIER set, nor for --dry-run).
+ */
+void	 retrier_ensure(const struct run *);
 int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
 int	 mode_store_password(struct run *, struct err *);

@@ -199,6 +199,8 @@ main(int argc, char *argv[])
 	if (o.mode == MODE_SEND && argc > 0)
 		o.mode = mode_from_name(argv[0]);
 	rv = finish(&r, dispatch(&r, &e), &e);
+	if (r.queue_touched)
+		retrier_ensure(&r);
 	config_free(&r.cfg);
 	opts_free(&o);
 	return rv;

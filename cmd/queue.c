@@ -263,6 +263,7 @@ mode_flush(struct run *r, struct err *e)
 	queue_clean_tmp(&q);
 	memset(&total, 0, sizeof(total));
 	flush_accounts(r, &q, &total);
+	r->queue_touched = 1;	/* whatever is left is the retrier's */
 	queue_close(&q);
 	deliver_verdict(&total, NULL, NULL, e);
 	return e->cls == ERR_NONE ? 0 : -1;

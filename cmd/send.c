@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,8 +390,9 @@ submit(struct submission *s, struct err *e)
 	struct outcome		o;
 	int			more;
 
+	/* Every entry of the account: a server that is back takes them all. */
 	more = s->queued && queue_due(&s->q, s->r->acct->name, s->qe.id,
-	    queue_now());
+	    LLONG_MAX);
 	if (!s->queued)
 		s->qe.fd = dup(s->m.fd);
 	front_deliver_params(s->r, &s->fs, &dp);
@@ -408,6 +410,7 @@ submit(struct submission *s, struct err *e)
 		f.account = s->r->acct->name;
 		f.skip = s->qe.id;
 		f.notices_only = !(more && o.fate == FATE_DELIVERED);
+		f.force = !f.notices_only;
 		dp.caller_waits = 0;
 		dp.start_ms = 0;
 		dp.report = flush_report;
@@ -416,6 +419,9 @@ submit(struct submission *s, struct err *e)
 	}
 	deliver_end(&d);
 	front_session_end(&s->fs);
+	/* What this run queued, or took from the queue, the retrier hears of. */
+	if ((o.kept && o.fate == FATE_DEFERRED) || d.notices > 0 || more)
+		s->r->queue_touched = 1;
 	return e->cls == ERR_NONE ? 0 : -1;
 }
 

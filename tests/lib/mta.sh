@@ -55,7 +55,7 @@ die() {
 }
 
 usage() {
-	echo "usage: $0 start|stop|status DIR" >&2
+	echo "usage: $0 start|stop|status|postfix-stop|postfix-start DIR" >&2
 	exit 2
 }
 
@@ -554,6 +554,29 @@ authserver_stop() {
 	rm -f "$dir/authserver.pid.tmp"
 }
 
+# Postfix alone, on the ports it had: a server that goes away and comes
+# back (the queue tests); Dovecot and the authorization server stay.
+do_postfix_stop() {
+	local ppid
+	ppid=$(postfix_pid) || return 0
+	kill -TERM "$ppid" 2>/dev/null || true
+	if ! wait_gone "$ppid" 5; then
+		kill -KILL "$ppid" 2>/dev/null || true
+		wait_gone "$ppid" 2 || true
+	fi
+	kill -KILL -- "-$ppid" 2>/dev/null || true
+	postfix_wait_unlocked
+}
+
+do_postfix_start() {
+	export PATH=$PATH:/usr/sbin:/sbin
+	postfix_pid >/dev/null && return 0
+	postfix_wait_unlocked
+	touch "$dir/queue/quick-start"
+	postfix -c "$dir/postfix" start </dev/null >>"$dir/log/start.log" 2>&1 ||
+		die "postfix start failed (see $dir/log/start.log)"
+}
+
 do_stop() {
 	local ppid dpid
 	authserver_stop
@@ -632,6 +655,8 @@ fi
 case $cmd in
 start) do_start ;;
 stop) do_stop ;;
+postfix-stop) do_postfix_stop ;;
+postfix-start) do_postfix_start ;;
 status) do_status ;;
 *) usage ;;
 esac

@@ -29,6 +29,9 @@ load /usr/lib/bats/bats-assert/load
 # share queued messages and nothing is left in the real home.
 export XDG_STATE_HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/state"
 export XDG_CACHE_HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-/tmp}}/cache"
+# No background retrier unless a test asks for one (tests/76-retrier.bats):
+# each test decides when its queue is flushed.
+export OUTBOX_NO_RETRIER=1
 
 # The binary under test.
 if [[ -z ${OUTBOX:-} ]]; then
