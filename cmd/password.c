@@ -234,7 +234,86 @@ front_password(struct run *r, char **pw, struct err *e)
 	if (uses_token_endpoint(r->acct))
 		return oauth_token(r, pw, NULL, e);
 	make_query(r->acct, &q);
-	return secret_get(&q, pw, &src, e);
+	r->pw_keyring = 0;
+	if (secret_get(&q, pw, &src, e) == -1)
+		return -1;
+	r->pw_keyring = src == SECRET_KEYRING;
+	return 0;
+}
+
+/*
+ * SCRAM keys live beside the keyring's password, as secret as it; a
+ * refused key is not asked for again in this run.
+ */
+static int
+keep_get(void *arg, const char *hash, const char *salt, unsigned long iter,
+    char *key, size_t len)
+{
+	struct front_session	*fs = arg;
+	struct secret_query	 q;
+	struct secret_scram	 k = { hash, salt, iter };
+	struct err		 e;
+	int			 rv;
+
+	if (fs->key_refused || len < SECRET_KEY_MAX || fs->pw == NULL)
+		return 0;
+	make_query(fs->r->acct, &q);
+	if ((rv = secret_scram_get(&q, fs->pw, &k, key, &e)) == -1)
+		say_notice(fs->r, "warning: %s", e.msg);
+	return rv == 0;
+}
+
+static void
+keep_put(void *arg, const char *hash, const char *salt, unsigned long iter,
+    const char *key)
+{
+	struct front_session	*fs = arg;
+	struct secret_query	 q;
+	struct secret_scram	 k = { hash, salt, iter };
+	struct err		 e;
+
+	if (fs->pw == NULL)
+		return;
+	make_query(fs->r->acct, &q);
+	if (secret_scram_put(&q, fs->pw, &k, key, &e) == -1)
+		say_notice(fs->r, "warning: the SCRAM key could not be kept: %s",
+		    e.msg);
+}
+
+const struct sasl_keep *
+front_scram_keep(struct front_session *fs)
+{
+	if (!fs->r->pw_keyring)
+		return NULL;
+	fs->keep.get = keep_get;
+	fs->keep.put = keep_put;
+	fs->keep.arg = fs;
+	return &fs->keep;
+}
+
+/*
+ * The server refused a kept key (or it could not be used): it is dropped
+ * and the exchange is done again from the password, whose key is kept if
+ * the server takes it.  A refused password is never tried twice.
+ */
+int
+front_scram_retry(struct front_session *fs, const struct smtp_result *res,
+    const struct err *why)
+{
+	struct secret_query	 q;
+	struct err		 e;
+
+	if (why->cls != ERR_AUTH || !res->key_used || fs->key_refused)
+		return 0;
+	fs->key_refused = 1;
+	make_query(fs->r->acct, &q);
+	if (secret_scram_drop(&q, &e) == -1)
+		say_notice(fs->r, "warning: %s", e.msg);
+	if (fs->r->o->verbose)
+		say_notice(fs->r, "account %s: the server refused the kept SCRAM "
+		    "key (%s); dropped it, authenticating with the password",
+		    fs->r->acct->name, why->msg);
+	return 1;
 }
 
 int
@@ -296,6 +375,9 @@ mode_store_password(struct run *r, struct err *e)
 		return -1;
 	rv = secret_store(&q, pw, e);
 	secret_free(pw);
+	/* SCRAM keys of the old password would never be used: drop them. */
+	if (rv == 0)
+		rv = secret_scram_drop(&q, e);
 	if (rv == -1)
 		return server_error(r);
 	say_notice(r, "stored the password for %s at %s:%d (account %s) in "
@@ -316,7 +398,7 @@ mode_forget_password(struct run *r, struct err *e)
 		return -1;
 	}
 	make_query(r->acct, &q);
-	if ((rv = secret_forget(&q, e)) == -1)
+	if ((rv = secret_forget(&q, e)) == -1 || secret_scram_drop(&q, e) == -1)
 		return server_error(r);
 	say_notice(r, "%s the password for %s at %s:%d (account %s)", rv == 0 ?
 	    "removed" : "the keyring had no outbox item for", q.user, q.host,
