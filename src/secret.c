@@ -542,6 +542,17 @@ secret_scram_put(const struct secret_query *q, const char *pw,
 	find_session_bus();
 	if (scram_check(pw, k, check) == -1)
 		return err_set(e, ERR_SOFTWARE, "HMAC-SHA-256 failed");
+	/*
+	 * One key per account and hash: a server that salts anew at every
+	 * login (one that keeps the password itself) must not fill the
+	 * keyring with keys never used again.
+	 */
+	ls.clear(&scram_schema, NULL, &gerr, "host", q->host, "port", q->port,
+	    "service", SCRAM_SERVICE, "user", q->user, "mech", k->hash, NULL);
+	if (gerr != NULL) {
+		explicit_bzero(check, sizeof(check));
+		return keyring_error(&ls, gerr, "change", e);
+	}
 	v = xasprintf("%s %s", key, check);
 	explicit_bzero(check, sizeof(check));
 	label = xasprintf("outbox: %s key for %s at %s:%d", k->hash, q->user,

@@ -43,8 +43,8 @@ int	 secret_forget(const struct secret_query *, struct err *);
  * SCRAM's salted password, kept beside a keyring password: RFC 5802
  * (section 5.1) lets a client keep it for one salt and iteration count,
  * and it spares the PBKDF2 rounds.  One item per account (host, port,
- * user), hash ("SCRAM-SHA-256" or "SCRAM-SHA-1"), salt (base64) and
- * count.  The item also holds a check of the password it was made from
+ * user) and hash ("SCRAM-SHA-256" or "SCRAM-SHA-1"), for one salt
+ * (base64) and count: a new one replaces it.  The item also holds a check of the password it was made from
  * (HMAC-SHA-256 keyed with the password), so that a key kept for another
  * password is never used: secret_scram_get drops it instead.
  *
