@@ -12,6 +12,7 @@
 #include "../src/util.h"
 
 static void make_query(const struct account *, struct secret_query *);
+static void scram_drop(const struct run *, const struct secret_query *);
 
 void
 front_secret_query(const struct account *a, struct secret_query *q)
@@ -301,14 +302,12 @@ front_scram_retry(struct front_session *fs, const struct smtp_result *res,
     const struct err *why)
 {
 	struct secret_query	 q;
-	struct err		 e;
 
 	if (why->cls != ERR_AUTH || !res->key_used || fs->key_refused)
 		return 0;
 	fs->key_refused = 1;
 	make_query(fs->r->acct, &q);
-	if (secret_scram_drop(&q, &e) == -1)
-		say_notice(fs->r, "warning: %s", e.msg);
+	scram_drop(fs->r, &q);
 	if (fs->r->o->verbose)
 		say_notice(fs->r, "account %s: the server refused the kept SCRAM "
 		    "key (%s); dropped it, authenticating with the password",
@@ -360,6 +359,17 @@ check_keyring_account(const struct account *a, struct err *e)
 	return 0;
 }
 
+/* The account's SCRAM keys; the password's item is done already. */
+static void
+scram_drop(const struct run *r, const struct secret_query *q)
+{
+	struct err	e;
+
+	if (secret_scram_drop(q, &e) == -1)
+		say_notice(r, "warning: the kept SCRAM keys could not be "
+		    "removed: %s", e.msg);
+}
+
 int
 mode_store_password(struct run *r, struct err *e)
 {
@@ -375,11 +385,10 @@ mode_store_password(struct run *r, struct err *e)
 		return -1;
 	rv = secret_store(&q, pw, e);
 	secret_free(pw);
-	/* SCRAM keys of the old password would never be used: drop them. */
-	if (rv == 0)
-		rv = secret_scram_drop(&q, e);
 	if (rv == -1)
 		return server_error(r);
+	/* Keys of an old password would never be used; they go now. */
+	scram_drop(r, &q);
 	say_notice(r, "stored the password for %s at %s:%d (account %s) in "
 	    "the keyring", q.user, q.host, q.port, q.account);
 	return 0;
@@ -398,8 +407,9 @@ mode_forget_password(struct run *r, struct err *e)
 		return -1;
 	}
 	make_query(r->acct, &q);
-	if ((rv = secret_forget(&q, e)) == -1 || secret_scram_drop(&q, e) == -1)
+	if ((rv = secret_forget(&q, e)) == -1)
 		return server_error(r);
+	scram_drop(r, &q);
 	say_notice(r, "%s the password for %s at %s:%d (account %s)", rv == 0 ?
 	    "removed" : "the keyring had no outbox item for", q.user, q.host,
 	    q.port, q.account);
