@@ -228,6 +228,7 @@ front_password(struct run *r, char **pw, struct err *e)
 	enum secret_source	 src;
 
 	*pw = NULL;
+	r->pw_keyring = 0;
 	/* These mechanisms need no password. */
 	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0 ||
 	    strcmp(auth, "gssapi") == 0)
@@ -235,7 +236,6 @@ front_password(struct run *r, char **pw, struct err *e)
 	if (uses_token_endpoint(r->acct))
 		return oauth_token(r, pw, NULL, e);
 	make_query(r->acct, &q);
-	r->pw_keyring = 0;
 	if (secret_get(&q, pw, &src, e) == -1)
 		return -1;
 	r->pw_keyring = src == SECRET_KEYRING;
