@@ -902,6 +902,99 @@ def fig6(q):
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- figure 7
+
+CAROL = ("carol", "c4rol scram-7")     # SCRAM-SHA-256 stored, one salt
+
+
+def fig7(q):
+    """CPU per submission with the password in the keyring: SCRAM-SHA-256
+    with the salted password kept there (no PBKDF2) against PLAIN."""
+    n = 5 if q else 30
+    warm = 2
+    msg = os.path.join(WORK, "msg-2k.eml")
+    cfg = os.path.join(WORK, "fig7.conf")
+    port = int(ENVF["SUBMISSION_PORT"])
+    lines = ["# written by bench/bench.py (figure 7)", "account starttls",
+             "host localhost", "port %d" % port, "tls on",
+             "tls_trust_file %s" % ENVF["MTA_CA"], "user %s" % CAROL[0],
+             "from %s" % SENDER, ""]
+    with open(cfg, "w") as f:
+        f.write("\n".join(lines))
+    os.chmod(cfg, 0o600)
+    env = dict(ENV)
+    env.update(KEYRING_ENV)
+    pw = os.path.join(WORK, "fig7.pw")
+    with open(pw, "w") as f:
+        f.write(CAROL[1] + "\n")
+    # outbox's item, which msmtp's lookup finds too.
+    r = spawn([CLIENTS["outbox"], "-C", cfg, "-a", "starttls",
+               "--store-password"], pw, env)
+    os.unlink(pw)
+    if r.rc != 0:
+        raise BenchError("fig 7: --store-password failed: %s" % r.stderr)
+    base = ["-C", cfg, "-a", "starttls"]
+    variants = [
+        ("outbox PLAIN", "outbox", ["--auth=plain"]),
+        ("outbox SCRAM kept", "outbox", ["--auth=scram-sha-256"]),
+        ("outbox SCRAM computed", "outbox", ["--auth=scram-sha-256"]),
+        ("msmtp PLAIN", "msmtp", ["--auth=plain"]),
+        ("msmtp SCRAM", "msmtp", ["--auth=scram-sha-256"]),
+    ]
+
+    def clear_keys():
+        subprocess.run(["secret-tool", "clear", "service", "smtp-scram"],
+                       env=env, check=False)
+
+    # The kept key must be the one used: -v says so.
+    submit("outbox", base + ["-v", "--auth=scram-sha-256", RCPT], msg, "f1",
+           env=env, what=" (fig 7, first SCRAM session)")
+    r = submit("outbox", base + ["-v", "--auth=scram-sha-256", RCPT], msg,
+               "f1", env=env, what=" (fig 7, check)")
+    if "used the kept salted password" not in r.stderr:
+        raise BenchError("fig 7: the second SCRAM session did not use the "
+                         "kept key:\n%s" % r.stderr)
+    res = collections.defaultdict(list)
+    log("fig 7: keyring password, %d submissions per variant (+%d warm-up)"
+        % (n, warm))
+    for i in range(n + warm):
+        vs = variants if i % 2 == 0 else list(reversed(variants))
+        for key, c, extra in vs:
+            if key == "outbox SCRAM computed":
+                clear_keys()
+            # It keeps a new key, which the kept variant then uses.
+            r = submit(c, base + extra + [RCPT], msg, "f1", env=env,
+                       what=" (fig 7, %s)" % key)
+            if i >= warm:
+                res[key].append(r.cpu * 1000)
+    # Instructions, which load does not disturb (1 run each).
+    ins = {}
+    for key, extra in (("outbox PLAIN", ["--auth=plain"]),
+                       ("outbox SCRAM kept", ["--auth=scram-sha-256"])):
+        out = os.path.join(WORK, "callgrind.fig7.%s" % key.split()[1])
+        submit("outbox", base + extra + [RCPT], msg, "f1", env=env,
+               wrap=["valgrind", "--tool=callgrind", "-q",
+                     "--callgrind-out-file=%s" % out],
+               arrival_timeout=60, what=" (fig 7 under valgrind)")
+        ins[key] = callgrind_total(out)
+    m = {k: median(v) for k, v in res.items()}
+    row("7", "CPU/submission, keyring, PLAIN", m["outbox PLAIN"],
+        m["msmtp PLAIN"], "ms", "%.1f", "(no target)", None)
+    row("7", "CPU/submission, keyring, SCRAM-SHA-256, key kept",
+        m["outbox SCRAM kept"], m["msmtp SCRAM"], "ms", "%.1f",
+        "(no target)", None)
+    row("7", "CPU/submission, keyring, SCRAM-SHA-256, computed",
+        m["outbox SCRAM computed"], m["msmtp SCRAM"], "ms", "%.1f",
+        "(no target)", None)
+    ratio = m["outbox SCRAM kept"] / m["outbox PLAIN"]
+    row("7", "outbox CPU: SCRAM-SHA-256 kept key / PLAIN", ratio, None, "",
+        "%.2f", "<= 1.2", ratio <= 1.2, ratio=False)
+    iratio = ins["outbox SCRAM kept"] / ins["outbox PLAIN"]
+    row("7", "outbox instructions: SCRAM-SHA-256 kept key / PLAIN", iratio,
+        None, "", "%.2f", "(no target)", None, ratio=False)
+    return {"cpu": res, "ins": ins}
+
+
 def versions():
     def first(cmd):
         try:
@@ -941,7 +1034,7 @@ def versions():
 
 def main():
     global WORK, MTA, MAILDIR, ENVF, ENV, CFG, CLIENTS, CLIENT_NAMES, TIME
-    global WHATIF
+    global WHATIF, KEYRING_ENV
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
     ap.add_argument("--mta", required=True)
@@ -949,7 +1042,9 @@ def main():
     ap.add_argument("--msmtp", default="/usr/bin/msmtp")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--delay", type=float, default=25.0)
-    ap.add_argument("--figures", default="1,2,3,4,5,6")
+    ap.add_argument("--figures", default="1,2,3,4,5,6,7")
+    ap.add_argument("--keyring", help="keyring.env of tests/lib/keyring.sh "
+                    "(figure 7)")
     ap.add_argument("--keep", help="copy traces and callgrind files here")
     ap.add_argument("--whatif", default=DEFAULT_WHATIF,
                     help="outbox option sets to measure too, ';'-separated "
@@ -966,6 +1061,14 @@ def main():
             if m:
                 ENVF[m.group(1)] = m.group(2)
     MAILDIR = ENVF["MTA_MAILDIR"]
+    # Figure 7 alone uses a keyring, given in its own environment.
+    KEYRING_ENV = {}
+    if a.keyring:
+        with open(a.keyring) as f:
+            for l in f:
+                m = re.match(r"export (\w+)=(.*)", l.strip())
+                if m:
+                    KEYRING_ENV[m.group(1)] = m.group(2)
     # No keyring, no user config: only what the bench gives.
     ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": WORK,
            "LANG": "C", "TMPDIR": WORK, "USER": "root"}
@@ -1003,7 +1106,8 @@ def main():
     try:
         for f, fn, args in (("1", fig1, ()), ("2", fig2, ()),
                             ("3", fig3, (a.delay,)), ("4", fig4, ()),
-                            ("5", fig5, (a.delay,)), ("6", fig6, ())):
+                            ("5", fig5, (a.delay,)), ("6", fig6, ()),
+                            ("7", fig7, ())):
             if f in figs:
                 t1 = time.monotonic()
                 extra["f" + f] = fn(a.quick, *args)
@@ -1059,6 +1163,13 @@ def main():
             out.write("\nrtproxy trace, %s, %s (first measured run):\n" % key)
             for l in extra["f3"][1][key]:
                 out.write("   " + l + "\n")
+    if "f7" in extra:
+        out.write("\nFigure 7, CPU ms per run (sorted), keyring password:\n")
+        for key, v in extra["f7"]["cpu"].items():
+            out.write("   %-22s %s\n" % (key, "  ".join(
+                "%.1f" % x for x in sorted(v))))
+        out.write("   instructions (callgrind, 1 run): %s\n" % ", ".join(
+            "%s %.2f M" % (k, v / 1e6) for k, v in extra["f7"]["ins"].items()))
     if "f6" in extra:
         out.write("\nFigure 6, each run in order (messages per second):\n")
         for key, d in extra["f6"].items():

@@ -5,7 +5,7 @@
 #
 #   BENCH_QUICK=1     fewer runs, under a minute
 #   BENCH_DELAY=MS    one-way delay of the round-trip proxy (default 25)
-#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5,6)
+#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5,6,7)
 #   BENCH_KEEP=DIR    keep the rtproxy traces and callgrind files in DIR
 #   BENCH_WHATIF='--auth=plain; --queue=off; XDG_CACHE_HOME=@fresh'
 #                     outbox variants measured too (figures 1-3), ';'
@@ -32,7 +32,9 @@ die() {
 PATH=$PATH:/usr/sbin:/sbin
 missing=()
 for t in msmtp:msmtp valgrind:valgrind callgrind_annotate:valgrind \
-    /usr/bin/time:time postconf:postfix dovecot:dovecot-core; do
+    /usr/bin/time:time postconf:postfix dovecot:dovecot-core \
+    gnome-keyring-daemon:gnome-keyring secret-tool:libsecret-tools \
+    dbus-daemon:dbus; do
 	command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}")
 done
 [[ -x $PY ]] || missing+=(python3)
@@ -59,6 +61,7 @@ cleanup() {
 		kill "$(cat "$f")" 2>/dev/null || true
 	done
 	bash "$top/tests/lib/mta.sh" stop "$work/mta" >/dev/null 2>&1 || true
+	bash "$top/tests/lib/keyring.sh" stop "$work/keyring" >/dev/null 2>&1 || true
 	rm -rf "$work"
 	exit "$rc"
 }
@@ -70,8 +73,16 @@ echo "bench: starting the test bed (Postfix + Dovecot) in $work/mta" >&2
 bash "$top/tests/lib/mta.sh" start "$work/mta" >/dev/null ||
     die "the test bed did not start; see $work/mta/log/start.log"
 
+figures=${BENCH_FIGURES:-1,2,3,4,5,6,7}
 args=(--work "$work" --mta "$work/mta" --outbox "$OUTBOX" --msmtp "$MSMTP"
-    --delay "${BENCH_DELAY:-25}" --figures "${BENCH_FIGURES:-1,2,3,4,5,6}")
+    --delay "${BENCH_DELAY:-25}" --figures "$figures")
+# Figure 7 takes the password from a keyring (tests/lib/keyring.sh).
+if [[ ,$figures, == *,7,* ]]; then
+	echo "bench: starting a private keyring in $work/keyring" >&2
+	bash "$top/tests/lib/keyring.sh" start "$work/keyring" >/dev/null ||
+	    die "the keyring did not start; see $work/keyring/log"
+	args+=(--keyring "$work/keyring/keyring.env")
+fi
 [[ -n ${BENCH_QUICK:-} && ${BENCH_QUICK} != 0 ]] && args+=(--quick)
 [[ -n ${BENCH_KEEP:-} ]] && args+=(--keep "$BENCH_KEEP")
 [[ -n ${BENCH_WHATIF+set} ]] && args+=("--whatif=$BENCH_WHATIF")

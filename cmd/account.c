@@ -245,12 +245,15 @@ front_open(void *arg, struct smtp_result *res, struct err *e)
 	if (front_password(fs->r, &fs->pw, e) == -1)
 		return NULL;
 	fs->p.password = fs->pw;
+	fs->p.keep = front_scram_keep(fs);
 	ss = smtp_open(&fs->p, res, e);
 	/* A cached OAuth token refused: once more with a fresh one. */
 	if (ss == NULL && front_auth_retry(fs->r, &fs->pw, e)) {
 		fs->p.password = fs->pw;
 		ss = smtp_open(&fs->p, res, e);
-	}
+	} else if (ss == NULL && front_scram_retry(fs, res, e))
+		/* A kept SCRAM key refused: once more with the password. */
+		ss = smtp_open(&fs->p, res, e);
 	return ss;
 }
 

@@ -7,6 +7,7 @@
 #include "../src/config.h"
 #include "../src/deliver.h"
 #include "../src/err.h"
+#include "../src/sasl.h"
 #include "../src/smtp.h"
 
 /* Everything the front end worked out for one run. */
@@ -18,6 +19,7 @@ struct run {
 	char			 tls_cache[600];
 	int			 tls_cache_bad;	/* not to be used */
 	int			 oauth_cached;	/* the token came from the cache */
+	int			 pw_keyring;	/* the password came from the keyring */
 	const struct account	*blame;	/* the error concerns its server */
 	int			 queue_touched;	/* this run queued or flushed mail */
 };
@@ -99,7 +101,20 @@ struct front_session {
 	struct run		*r;
 	struct smtp_params	 p;
 	char			*pw;
+	struct sasl_keep	 keep;
+	int			 key_refused;	/* a kept SCRAM key was refused */
 };
+/*
+ * SCRAM's salted password kept beside a keyring password, for fs's
+ * sessions; NULL when the password comes from elsewhere (nothing kept).
+ */
+const struct sasl_keep *front_scram_keep(struct front_session *);
+/*
+ * After AUTH was refused with a kept SCRAM key: drop the account's kept
+ * keys and return 1, to retry once with the password.
+ */
+int	 front_scram_retry(struct front_session *, const struct smtp_result *,
+	    const struct err *why);
 /* deliver's opener: password (or token), connect, AUTH, one retry. */
 struct smtp_session *front_open(void *front_session, struct smtp_result *,
 	    struct err *);

@@ -12,6 +12,7 @@
 #include "../src/util.h"
 
 static void make_query(const struct account *, struct secret_query *);
+static void scram_drop(const struct run *, const struct secret_query *);
 
 void
 front_secret_query(const struct account *a, struct secret_query *q)
@@ -227,6 +228,7 @@ front_password(struct run *r, char **pw, struct err *e)
 	enum secret_source	 src;
 
 	*pw = NULL;
+	r->pw_keyring = 0;
 	/* These mechanisms need no password. */
 	if (strcmp(auth, "off") == 0 || strcmp(auth, "external") == 0 ||
 	    strcmp(auth, "gssapi") == 0)
@@ -234,7 +236,83 @@ front_password(struct run *r, char **pw, struct err *e)
 	if (uses_token_endpoint(r->acct))
 		return oauth_token(r, pw, NULL, e);
 	make_query(r->acct, &q);
-	return secret_get(&q, pw, &src, e);
+	if (secret_get(&q, pw, &src, e) == -1)
+		return -1;
+	r->pw_keyring = src == SECRET_KEYRING;
+	return 0;
+}
+
+/*
+ * SCRAM keys live beside the keyring's password, as secret as it; a
+ * refused key is not asked for again in this run.
+ */
+static int
+keep_get(void *arg, const char *hash, const char *salt, unsigned long iter,
+    char *key, size_t len)
+{
+	struct front_session	*fs = arg;
+	struct secret_query	 q;
+	struct secret_scram	 k = { hash, salt, iter };
+	struct err		 e;
+	int			 rv;
+
+	if (fs->key_refused || len < SECRET_KEY_MAX || fs->pw == NULL)
+		return 0;
+	make_query(fs->r->acct, &q);
+	if ((rv = secret_scram_get(&q, fs->pw, &k, key, &e)) == -1)
+		say_notice(fs->r, "warning: %s", e.msg);
+	return rv == 0;
+}
+
+static void
+keep_put(void *arg, const char *hash, const char *salt, unsigned long iter,
+    const char *key)
+{
+	struct front_session	*fs = arg;
+	struct secret_query	 q;
+	struct secret_scram	 k = { hash, salt, iter };
+	struct err		 e;
+
+	if (fs->pw == NULL)
+		return;
+	make_query(fs->r->acct, &q);
+	if (secret_scram_put(&q, fs->pw, &k, key, &e) == -1)
+		say_notice(fs->r, "warning: the SCRAM key could not be kept: %s",
+		    e.msg);
+}
+
+const struct sasl_keep *
+front_scram_keep(struct front_session *fs)
+{
+	if (!fs->r->pw_keyring)
+		return NULL;
+	fs->keep.get = keep_get;
+	fs->keep.put = keep_put;
+	fs->keep.arg = fs;
+	return &fs->keep;
+}
+
+/*
+ * The server refused a kept key (or it could not be used): it is dropped
+ * and the exchange is done again from the password, whose key is kept if
+ * the server takes it.  A refused password is never tried twice.
+ */
+int
+front_scram_retry(struct front_session *fs, const struct smtp_result *res,
+    const struct err *why)
+{
+	struct secret_query	 q;
+
+	if (why->cls != ERR_AUTH || !res->key_used || fs->key_refused)
+		return 0;
+	fs->key_refused = 1;
+	make_query(fs->r->acct, &q);
+	scram_drop(fs->r, &q);
+	if (fs->r->o->verbose)
+		say_notice(fs->r, "account %s: the server refused the kept SCRAM "
+		    "key (%s); dropped it, authenticating with the password",
+		    fs->r->acct->name, why->msg);
+	return 1;
 }
 
 int
@@ -281,6 +359,17 @@ check_keyring_account(const struct account *a, struct err *e)
 	return 0;
 }
 
+/* The account's SCRAM keys; the password's item is done already. */
+static void
+scram_drop(const struct run *r, const struct secret_query *q)
+{
+	struct err	e;
+
+	if (secret_scram_drop(q, &e) == -1)
+		say_notice(r, "warning: the kept SCRAM keys could not be "
+		    "removed: %s", e.msg);
+}
+
 int
 mode_store_password(struct run *r, struct err *e)
 {
@@ -298,6 +387,8 @@ mode_store_password(struct run *r, struct err *e)
 	secret_free(pw);
 	if (rv == -1)
 		return server_error(r);
+	/* Keys of an old password would never be used; they go now. */
+	scram_drop(r, &q);
 	say_notice(r, "stored the password for %s at %s:%d (account %s) in "
 	    "the keyring", q.user, q.host, q.port, q.account);
 	return 0;
@@ -318,6 +409,7 @@ mode_forget_password(struct run *r, struct err *e)
 	make_query(r->acct, &q);
 	if ((rv = secret_forget(&q, e)) == -1)
 		return server_error(r);
+	scram_drop(r, &q);
 	say_notice(r, "%s the password for %s at %s:%d (account %s)", rv == 0 ?
 	    "removed" : "the keyring had no outbox item for", q.user, q.host,
 	    q.port, q.account);

@@ -83,6 +83,13 @@ struct sasl {
 	char		 server_error[200];	/* bearer: the JSON error */
 	unsigned long	 iter;		/* SCRAM count refused; ULONG_MAX:
 					   not a count at all */
+	/* SCRAM's salted password: kept from before, or to be kept. */
+	const struct sasl_keep *keep;
+	int		 key_used;	/* it came from keep */
+	int		 key_made;	/* computed here, for keep->put */
+	const char	*hash;		/* "SCRAM-SHA-256" or "SCRAM-SHA-1" */
+	char		*salt;
+	unsigned long	 key_iter;
 };
 
 /* SCRAM: more PBKDF2 rounds than this is a server wasting our time. */
@@ -186,6 +193,29 @@ sasl_choose(const char *offered, const char *want, int encrypted,
  * refused count also clears the password, so that gsasl cannot go on
  * without us.
  */
+/*
+ * A salted password kept for this hash, salt and count, when the keeper
+ * has one: gsasl then needs neither the password nor PBKDF2.
+ */
+static int
+kept_key(struct sasl *s, Gsasl_session *sess, const char *salt64,
+    unsigned long iter)
+{
+	char	key[65];
+	int	rv;
+
+	if (s->keep == NULL || s->keep->get(s->keep->arg, s->hash, salt64, iter,
+	    key, sizeof(key)) != 1)
+		return 0;
+	key[sizeof(key) - 1] = '\0';
+	rv = s->gs.property_set(sess, GSASL_SCRAM_SALTED_PASSWORD, key);
+	explicit_bzero(key, sizeof(key));
+	if (rv != GSASL_OK)
+		return 0;
+	s->key_used = 1;
+	return 1;
+}
+
 static int
 salted_password(struct sasl *s, Gsasl_session *sess)
 {
@@ -209,6 +239,9 @@ salted_password(struct sasl *s, Gsasl_session *sess)
 		s->gs.property_set(sess, GSASL_PASSWORD, NULL);
 		return GSASL_AUTHENTICATION_ERROR;
 	}
+	s->hash = sha256 ? "SCRAM-SHA-256" : "SCRAM-SHA-1";
+	if (kept_key(s, sess, salt64, iter))
+		return GSASL_OK;
 	in.data = (unsigned char *)salt64;
 	in.size = strlen(salt64);
 	if (s->gs.saslprep(pw, GSASL_ALLOW_UNASSIGNED, &prep, NULL) != GSASL_OK ||
@@ -225,6 +258,12 @@ salted_password(struct sasl *s, Gsasl_session *sess)
 	}
 	hex[2 * len] = '\0';
 	rv = s->gs.property_set(sess, GSASL_SCRAM_SALTED_PASSWORD, hex);
+	if (rv == GSASL_OK && s->keep != NULL) {
+		s->key_made = 1;
+		free(s->salt);
+		s->salt = xstrdup(salt64);
+		s->key_iter = iter;
+	}
 done:
 	explicit_bzero(out, sizeof(out));
 	explicit_bzero(hex, sizeof(hex));
@@ -281,6 +320,7 @@ sasl_start(struct sasl **out, const char *mech, const struct sasl_creds *c,
 	}
 	s->gs.callback_set(s->ctx, callback);
 	s->gs.session_hook_set(s->sess, s);
+	s->keep = c->keep;
 	if (c->user != NULL)
 		s->gs.property_set(s->sess, GSASL_AUTHID, c->user);
 	if (c->password != NULL)
@@ -392,12 +432,34 @@ sasl_step(struct sasl *s, const char *in, char **out, struct err *e)
 	return err_set(e, ERR_AUTH, "SASL: %s", s->gs.strerror(rv));
 }
 
+int
+sasl_accepted(struct sasl *s)
+{
+	const char	*key;
+
+	if (s->key_used)
+		return SASL_KEY_USED;
+	if (!s->key_made || s->keep == NULL || (key = s->gs.property_fast(s->sess,
+	    GSASL_SCRAM_SALTED_PASSWORD)) == NULL)
+		return SASL_KEY_NONE;
+	s->keep->put(s->keep->arg, s->hash, s->salt, s->key_iter, key);
+	s->key_made = 0;
+	return SASL_KEY_KEPT;
+}
+
+int
+sasl_key_used(const struct sasl *s)
+{
+	return s != NULL && s->key_used;
+}
+
 void
 sasl_end(struct sasl *s)
 {
 	if (s == NULL)
 		return;
 	free(s->user);
+	free(s->salt);
 	secret_free(s->token);
 	if (s->sess != NULL) {
 		/*

@@ -9,11 +9,28 @@
  */
 struct sasl;
 
+/*
+ * SCRAM: a salted password kept from an earlier exchange for the same
+ * hash ("SCRAM-SHA-256" or "SCRAM-SHA-1", for the -PLUS forms too), salt
+ * (base64) and count.  get copies it (hex) into key and returns 1, or
+ * returns 0 when none is kept; put is given the one computed by an
+ * exchange that succeeded (the server's signature checked).  Whoever
+ * keeps them decides where; this layer never stores anything.
+ */
+struct sasl_keep {
+	int	 (*get)(void *, const char *hash, const char *salt,
+		    unsigned long iter, char *key, size_t len);
+	void	 (*put)(void *, const char *hash, const char *salt,
+		    unsigned long iter, const char *key);
+	void	*arg;
+};
+
 struct sasl_creds {
 	const char	*user;
 	const char	*password;
 	const char	*cb_name;	/* "tls-exporter", "tls-unique" or NULL */
 	const char	*cb_data;	/* base64 channel binding data */
+	const struct sasl_keep *keep;	/* NULL: SCRAM computes every time */
 };
 
 /*
@@ -47,6 +64,16 @@ int	 sasl_start(struct sasl **, const char *mech, const struct sasl_creds *,
  * done, 0 when more is expected, -1 on error (ERR_AUTH or ERR_PROTO).
  */
 int	 sasl_step(struct sasl *, const char *in, char **out, struct err *);
+/*
+ * After the server accepted (235): for SCRAM, hand a salted password
+ * computed in this exchange to keep->put.  Returns SASL_KEY_USED when the
+ * exchange used a kept one, SASL_KEY_KEPT when it handed a new one over,
+ * else SASL_KEY_NONE.  sasl_key_used says whether a kept one was used,
+ * whatever the outcome (a refusal may mean that it was wrong).
+ */
+enum { SASL_KEY_NONE, SASL_KEY_USED, SASL_KEY_KEPT };
+int	 sasl_accepted(struct sasl *);
+int	 sasl_key_used(const struct sasl *);
 void	 sasl_end(struct sasl *);
 /*
  * XOAUTH2, OAUTHBEARER: what the server's error challenge said ("status

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
 #include <libsecret/secret.h>
 
 #include "secret.h"
@@ -373,5 +375,213 @@ secret_read_new(const struct secret_query *q, char **pw, struct err *e)
 	}
 	*pw = xstrdup(b.p);
 	buf_wipe(&b);
+	return 0;
+}
+
+/*
+ * SCRAM keys: a schema of their own, with a service other than "smtp" so
+ * that no lookup of a password (msmtp's, by attribute) ever finds one.
+ */
+static const SecretSchema scram_schema = {
+	.name = "org.outbox.ScramKey",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = { { "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "port", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+	  { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "mech", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "salt", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	  { "iter", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+	  { NULL, 0 } }
+};
+
+#define SCRAM_SERVICE	"smtp-scram"
+
+static size_t
+scram_keylen(const char *hash)
+{
+	return strcmp(hash, "SCRAM-SHA-256") == 0 ? 64 :
+	    strcmp(hash, "SCRAM-SHA-1") == 0 ? 40 : 0;
+}
+
+/* HMAC-SHA-256(password, "hash,salt,iter") in hex: 64 digits. */
+static int
+scram_check(const char *pw, const struct secret_scram *k, char hex[65])
+{
+	unsigned char	 mac[32];
+	char		*msg;
+	size_t		 i;
+	int		 rv;
+
+	msg = xasprintf("%s,%s,%lu", k->hash, k->salt, k->iter);
+	rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, pw, strlen(pw), msg,
+	    strlen(msg), mac);
+	free(msg);
+	for (i = 0; i < sizeof(mac); i++) {
+		hex[2 * i] = "0123456789abcdef"[mac[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+	}
+	hex[64] = '\0';
+	explicit_bzero(mac, sizeof(mac));
+	return rv == 0 ? 0 : -1;
+}
+
+/* a and b of the same length n, compared in time independent of them. */
+static int
+same(const char *a, const char *b, size_t n)
+{
+	unsigned char	d = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+static int
+all_hex(const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strchr("0123456789abcdef", p[i]) == NULL || p[i] == '\0')
+			return 0;
+	return 1;
+}
+
+static int
+scram_usable(const struct secret_scram *k)
+{
+	return scram_keylen(k->hash) != 0 && k->iter > 0 &&
+	    k->iter <= INT32_MAX && strlen(k->salt) <= SECRET_SALT_MAX;
+}
+
+/*
+ * The item's secret is "KEY CHECK": the key in hex, then the check.  A
+ * value of another form, or whose check is not the password's, is
+ * dropped.
+ */
+static int
+scram_parse(const char *v, const char *pw, const struct secret_scram *k,
+    char key[SECRET_KEY_MAX])
+{
+	size_t	n = scram_keylen(k->hash);
+	char	check[65];
+	int	ok;
+
+	if (strlen(v) != n + 1 + 64 || v[n] != ' ' || !all_hex(v, n) ||
+	    scram_check(pw, k, check) == -1)
+		return -1;
+	ok = same(v + n + 1, check, 64);
+	explicit_bzero(check, sizeof(check));
+	if (!ok)
+		return -1;
+	memcpy(key, v, n);
+	key[n] = '\0';
+	return 0;
+}
+
+static void
+scram_clear_one(struct libsecret *ls, const struct secret_query *q,
+    const struct secret_scram *k)
+{
+	GError	*gerr = NULL;
+
+	ls->clear(&scram_schema, NULL, &gerr, "host", q->host, "port",
+	    q->port, "service", SCRAM_SERVICE, "user", q->user, "mech",
+	    k->hash, "salt", k->salt, "iter", (int)k->iter, NULL);
+	if (gerr != NULL)
+		ls->errfree(gerr);
+}
+
+int
+secret_scram_get(const struct secret_query *q, const char *pw,
+    const struct secret_scram *k, char key[SECRET_KEY_MAX], struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+	gchar			*v;
+	int			 rv;
+
+	key[0] = '\0';
+	if (!scram_usable(k))
+		return 1;
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	v = ls.lookup(&scram_schema, NULL, &gerr, "host", q->host, "port",
+	    q->port, "service", SCRAM_SERVICE, "user", q->user, "mech",
+	    k->hash, "salt", k->salt, "iter", (int)k->iter, NULL);
+	if (gerr != NULL)
+		return keyring_error(&ls, gerr, "read", e);
+	if (v == NULL)
+		return 1;
+	rv = scram_parse(v, pw, k, key);
+	ls.pwfree(v);
+	if (rv == -1) {
+		/* Stale (the password changed) or damaged: never used. */
+		scram_clear_one(&ls, q, k);
+		return 1;
+	}
+	return 0;
+}
+
+int
+secret_scram_put(const struct secret_query *q, const char *pw,
+    const struct secret_scram *k, const char *key, struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+	char			*label, *v, check[65];
+	gboolean		 ok;
+
+	if (!scram_usable(k) || strlen(key) != scram_keylen(k->hash))
+		return 0;
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	if (scram_check(pw, k, check) == -1)
+		return err_set(e, ERR_SOFTWARE, "HMAC-SHA-256 failed");
+	/*
+	 * One key per account and hash: a server that salts anew at every
+	 * login (one that keeps the password itself) must not fill the
+	 * keyring with keys never used again.
+	 */
+	ls.clear(&scram_schema, NULL, &gerr, "host", q->host, "port", q->port,
+	    "service", SCRAM_SERVICE, "user", q->user, "mech", k->hash, NULL);
+	if (gerr != NULL) {
+		explicit_bzero(check, sizeof(check));
+		return keyring_error(&ls, gerr, "change", e);
+	}
+	v = xasprintf("%s %s", key, check);
+	explicit_bzero(check, sizeof(check));
+	label = xasprintf("outbox: %s key for %s at %s:%d", k->hash, q->user,
+	    q->host, q->port);
+	ok = ls.store(&scram_schema, "default", label, v, NULL, &gerr,
+	    "host", q->host, "port", q->port, "service", SCRAM_SERVICE,
+	    "user", q->user, "mech", k->hash, "salt", k->salt, "iter",
+	    (int)k->iter, NULL);
+	free(label);
+	secret_free(v);
+	if (!ok && gerr != NULL)
+		return keyring_error(&ls, gerr, "write to", e);
+	if (!ok)
+		return err_set(e, ERR_TEMP, "the keyring refused the SCRAM key");
+	return 0;
+}
+
+int
+secret_scram_drop(const struct secret_query *q, struct err *e)
+{
+	struct libsecret	 ls;
+	GError			*gerr = NULL;
+
+	if (load_libsecret(&ls, e) == -1)
+		return -1;
+	find_session_bus();
+	ls.clear(&scram_schema, NULL, &gerr, "host", q->host, "port",
+	    q->port, "service", SCRAM_SERVICE, "user", q->user, NULL);
+	if (gerr != NULL)
+		return keyring_error(&ls, gerr, "change", e);
 	return 0;
 }

@@ -40,6 +40,33 @@ int	 secret_store(const struct secret_query *, const char *pw,
 /* Remove outbox's item: 0 removed, 1 there was none. */
 int	 secret_forget(const struct secret_query *, struct err *);
 /*
+ * SCRAM's salted password, kept beside a keyring password: RFC 5802
+ * (section 5.1) lets a client keep it for one salt and iteration count,
+ * and it spares the PBKDF2 rounds.  One item per account (host, port,
+ * user) and hash ("SCRAM-SHA-256" or "SCRAM-SHA-1"), for one salt
+ * (base64) and count: a new one replaces it.  The item also holds a check of the password it was made from
+ * (HMAC-SHA-256 keyed with the password), so that a key kept for another
+ * password is never used: secret_scram_get drops it instead.
+ *
+ * secret_scram_get: 0 and the key (hex, NUL-terminated) in key, 1 when
+ * none fits; -1 with ERR_TEMP when the keyring cannot be read.
+ * secret_scram_put stores one (a salt longer than SECRET_SALT_MAX is not
+ * kept); secret_scram_drop removes every key kept for the account.
+ * Errors: ERR_TEMP naming the keyring's trouble.
+ */
+#define SECRET_SALT_MAX	256
+#define SECRET_KEY_MAX	65	/* the longest key in hex, with its NUL */
+struct secret_scram {
+	const char	*hash;
+	const char	*salt;
+	unsigned long	 iter;
+};
+int	 secret_scram_get(const struct secret_query *, const char *pw,
+	    const struct secret_scram *, char key[SECRET_KEY_MAX], struct err *);
+int	 secret_scram_put(const struct secret_query *, const char *pw,
+	    const struct secret_scram *, const char *key, struct err *);
+int	 secret_scram_drop(const struct secret_query *, struct err *);
+/*
  * Read a new password: from the terminal without echo when stdin is one,
  * else one line of stdin.  Errors: ERR_USAGE for an empty one.
  */

@@ -461,6 +461,18 @@ auth_exchange(struct smtp_session *s, struct sasl *sasl, const char *mech,
 	return rv;
 }
 
+/* -v: whether SCRAM's PBKDF2 ran, and what became of its result. */
+static void
+trace_key(const struct smtp_session *s, int k)
+{
+	if (k == SASL_KEY_USED)
+		trace(s, "---", "SCRAM: used the kept salted password (no "
+		    "PBKDF2); the server's signature checked");
+	else if (k == SASL_KEY_KEPT)
+		trace(s, "---", "SCRAM: salted password computed (PBKDF2) and "
+		    "kept for the next session");
+}
+
 static int
 do_auth(struct smtp_session *s, struct err *e)
 {
@@ -488,11 +500,15 @@ do_auth(struct smtp_session *s, struct err *e)
 	cr.password = p->password;
 	cr.cb_name = cbname;
 	cr.cb_data = cb;
+	cr.keep = p->keep;
 	rv = sasl_start(&sasl, mech, &cr, e);
 	free(cb);
 	if (rv == -1)
 		return -1;
 	rv = auth_exchange(s, sasl, mech, e);
+	s->res->key_used = sasl_key_used(sasl);
+	if (rv == 0)
+		trace_key(s, sasl_accepted(sasl));
 	sasl_end(sasl);
 	return rv;
 }
@@ -942,6 +958,7 @@ smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
 
 	s->p = p;
 	s->res = res;
+	res->key_used = 0;
 	stage(s, STAGE_SESSION);
 	if (session_open(s, e) == -1 || do_auth(s, e) == -1) {
 		smtp_close(s, res);

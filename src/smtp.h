@@ -9,6 +9,8 @@
 #include "err.h"
 #include "message.h"
 
+struct sasl_keep;
+
 /*
  * The SMTP client engine.  It takes everything it needs in smtp_params,
  * talks to the server through the connection layer, and reports what
@@ -34,6 +36,8 @@ struct smtp_params {
 	const char		*auth;		/* "off", "on" or a mechanism */
 	const char		*user;
 	const char		*password;
+	/* SCRAM's salted password kept across sessions; NULL: none */
+	const struct sasl_keep	*keep;
 	int			 verbose;	/* trace the dialogue on stderr */
 };
 
@@ -48,6 +52,7 @@ struct smtp_result {
 	int			 delivered;	/* the server took the message */
 	char			 final[REPLY_TEXT_MAX];	/* reply to the data */
 	char			 mech[32];	/* SASL mechanism used */
+	int			 key_used;	/* SCRAM used a kept key */
 	struct tls_info		 tls;
 	int			 waits;		/* round trips waited */
 	enum smtp_stage		 stage;		/* where a failure happened */

@@ -13,7 +13,10 @@
 #   DIR/env       export lines for the test suites (written by start): the
 #                 *_PORT variables below, MTA_CA MTA_PKI MTA_MAILDIR MTA_DIR
 #
-# Users (SASL): alice / 'wonder land-42', bob / 'b0b-pass'.
+# Users (SASL): alice / 'wonder land-42', bob / 'b0b-pass' (stored in
+# plain: a new SCRAM salt at every login); carol / 'c4rol scram-7' and
+# dave / 'd4ve scram-1' stored as SCRAM-SHA-256 and SCRAM-SHA-1 credentials
+# (fixed salt and count, as most providers keep them; PLAIN works too).
 # Ports (127.0.0.1, picked at start, see DIR/env):
 #   SUBMISSION_PORT  STARTTLS required before AUTH, AUTH required to send
 #   SMTPS_PORT       implicit TLS, same rules
@@ -168,10 +171,14 @@ print_logs() {
 
 write_config() {
 	local p=$dir/pki
-	# Users. {PLAIN} storage lets Dovecot offer PLAIN LOGIN CRAM-MD5 SCRAM-*.
+	# Users. {PLAIN} storage lets Dovecot offer PLAIN LOGIN CRAM-MD5 SCRAM-*,
+	# with a fresh salt each time; {SCRAM-*} storage keeps one salt and
+	# count (doveadm pw -s SCRAM-SHA-256), and does PLAIN and LOGIN.
 	cat >"$dir/dovecot/passwd" <<-'EOF'
 		alice:{PLAIN}wonder land-42::::::
 		bob:{PLAIN}b0b-pass::::::
+		carol:{SCRAM-SHA-256}4096,ZIX4O6j8KzQd2bTRyW95vQ==,7jVXSgECQV5jmwiyMl/5EC84QhqcHzrCyhEzrr6kdco=,DcByOO+HVnVNMV7FpIsrti7hVT5qtkuOsU/pg4ZNEUs=::::::
+		dave:{SCRAM-SHA-1}4096,PuMFgEFwWs0tQRao2OM/jQ==,RtDGUQ054WsSaoox7SW8imu5f6A=,PA3DalM1GIX9LVN22ulZbzqn8yI=::::::
 	EOF
 	chown root:dovecot "$dir/dovecot/passwd"
 	chmod 0640 "$dir/dovecot/passwd"
