@@ -48,7 +48,7 @@ override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/aliases.c src/backoff.c src/config.c src/conn.c \
-	  src/deliver.c src/dsn.c src/envelope.c src/err.c src/json.c src/log.c \
+	  src/deliver.c src/desktop.c src/dsn.c src/envelope.c src/err.c src/json.c src/log.c \
 	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
 	  src/smtp.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \

@@ -122,6 +122,12 @@ void	 front_session_end(struct front_session *);
 /* The current account's delivery parameters, opening sessions with fs. */
 void	 front_deliver_params(struct run *, struct front_session *,
 	    struct deliver_params *);
+/*
+ * A desktop notice that the entry's message was "queued", is "delayed" or
+ * was "not delivered", naming a recipient and its Subject, nothing more.
+ */
+void	 front_desktop(const struct run *, const struct qentry *,
+	    const char *what, const char *why);
 /* What a flush says of each entry (report of deliver_params; arg: run). */
 void	 flush_report(void *run, const struct qentry *, const struct outcome *);
 int	 mode_send(struct run *, struct err *);

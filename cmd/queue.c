@@ -5,7 +5,9 @@
 
 #include "front.h"
 #include "../src/deliver.h"
+#include "../src/desktop.h"
 #include "../src/dsn.h"
+#include "../src/message.h"
 #include "../src/queue.h"
 #include "../src/util.h"
 
@@ -150,6 +152,36 @@ mode_hold(struct run *r, struct err *e)
 	return rv;
 }
 
+void
+front_desktop(const struct run *r, const struct qentry *qe, const char *what,
+    const char *why)
+{
+	const struct rcpt	*first = NULL;
+	char			 subject[160], summary[400], body[900];
+	size_t			 i, n = 0;
+	int			 gone = strcmp(what, "not delivered") == 0;
+
+	if (r->acct != NULL && !acct_on(r->acct, CF_DESKTOP_NOTIFY))
+		return;
+	for (i = 0; i < qe->env.nrcpt; i++) {
+		const struct rcpt *rc = &qe->env.rcpt[i];
+
+		if (gone ? !rc->fresh : !rcpt_todo(rc))
+			continue;
+		if (n++ == 0)
+			first = rc;
+	}
+	if (first == NULL)
+		return;
+	if (msg_subject(qe->fd, subject, sizeof(subject)) == -1)
+		snprintf(subject, sizeof(subject), "(no subject)");
+	snprintf(summary, sizeof(summary), "Mail to %s%s %s", first->addr,
+	    n > 1 ? " and others" : "", what);
+	snprintf(body, sizeof(body), "Subject: %s\n%s", subject, why);
+	if (desktop_notify(summary, body) == 0 && r->o->verbose)
+		say_notice(r, "desktop notice: %s", summary);
+}
+
 /*
  * What a flush says of an entry: refusals and giving up always; the
  * rest with -v, or why it was deferred with -q.
@@ -188,6 +220,13 @@ flush_report(void *arg, const struct qentry *qe, const struct outcome *o)
 		    o->err.cls != ERR_NONE ? o->err.msg : o->fate ==
 		    FATE_FAILED ? "recipients were refused" :
 		    "some recipients were refused for now");
+	if (o->fate == FATE_FAILED || o->gave_up)
+		front_desktop(r, qe, "not delivered", o->notice == DSN_FAILED &&
+		    o->notice_id[0] ? "outbox gave up; the bounce says why." :
+		    "outbox gave up; outbox -bp says why.");
+	else if (o->notice == DSN_DELAYED && o->notice_id[0])
+		front_desktop(r, qe, "delayed", "Still being tried; nothing to "
+		    "do.");
 	if (o->notice_err.cls != ERR_NONE)
 		say_notice(r, "%s: the notice to <%s> could not be queued: %s",
 		    qe->id, qe->env.sender, o->notice_err.msg);

@@ -374,6 +374,8 @@ tell(void *arg, const struct qentry *qe, const struct outcome *o)
 		say_error(s->r, s->r->acct, &o->err);
 	say_notice(s->r, "account %s: queued as %s; it will be sent again "
 	    "later, or now with outbox -q", s->r->acct->name, qe->id);
+	front_desktop(s->r, qe, "queued", "It will be sent when the server "
+	    "takes it; nothing to do.");
 	snprintf(s->req->queued_id, sizeof(s->req->queued_id), "%s", qe->id);
 }
 

@@ -79,7 +79,7 @@ _outbox()
 		return ;;
 	--tls | --tls-starttls | --tls-certcheck | --auto-from | \
 	--allow-from-override | --remove-bcc-headers | --undisclosed-recipients | \
-	--all-or-nothing)
+	--all-or-nothing | --desktop-notify)
 		[[ $eq ]] && vals="on off" ;;
 	--set-from-header | --set-date-header | --set-msgid-header)
 		[[ $eq ]] && vals="auto on off" ;;
@@ -128,7 +128,7 @@ _outbox()
 		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
 		    --queue-lifetime= --queue-retry= --queue-retry-max= --queue-warn=
-		    --all-or-nothing --store-password
+		    --all-or-nothing --desktop-notify --store-password
 		    --forget-password --authorize' \
 		    -- "$cur"))
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

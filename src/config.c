@@ -98,6 +98,7 @@ static const struct cfrow {
 	{ "queue_warn",		CF_QUEUE_WARN,		T_DURATION, NULL },
 	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
 	{ "all_or_nothing",	CF_ALL_OR_NOTHING,	T_BOOL, NULL },
+	{ "desktop_notify",	CF_DESKTOP_NOTIFY,	T_BOOL, NULL },
 	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
 	{ "oauth_client_id",	CF_OAUTH_CLIENT_ID,	T_STR, NULL },
 	{ "oauth_client_secret", CF_OAUTH_CLIENT_SECRET, T_SECRET, NULL },
@@ -1182,6 +1183,7 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_QUEUE_RETRY, "5m");
 	set_default(a, CF_QUEUE_RETRY_MAX, "4h");
 	set_default(a, CF_QUEUE_WARN, "4h");
+	set_default(a, CF_DESKTOP_NOTIFY, "on");
 	if (strcmp(a->val[CF_AUTH], "off") != 0 && a->val[CF_USER] == NULL &&
 	    strcmp(a->val[CF_AUTH], "external") != 0)
 		return err_set(e, ERR_CONFIG, "account %s: auth is on but no "

@@ -564,3 +564,56 @@ msg_free(struct msg *m)
 	free(m->from_addr);
 	addrlist_free(&m->rcpts);
 }
+
+/* The most of a spooled header that msg_subject reads. */
+#define SUBJECT_SCAN	(64 * 1024)
+
+int
+msg_subject(int fd, char *out, size_t len)
+{
+	char		*buf = xmalloc(SUBJECT_SCAN + 1), *p, *end, *eol;
+	struct buf	 v = { 0 };
+	ssize_t		 n = pread(fd, buf, SUBJECT_SCAN, 0);
+	int		 found = 0;
+
+	out[0] = '\0';
+	if (n <= 0) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	end = buf + n;
+	for (p = buf; p < end && *p != '\r' && *p != '\n'; p = eol) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		else
+			eol++;
+		if (found && (*p == ' ' || *p == '\t'))
+			buf_add(&v, p, (size_t)(eol - p));
+		else if (found)
+			break;
+		else if (strncasecmp(p, "Subject:", 8) == 0) {
+			found = 1;
+			buf_add(&v, p + 8, (size_t)(eol - p - 8));
+		}
+	}
+	if (found) {
+		char	*q = v.p, *w = v.p;
+
+		/* Unfold: line ends and runs of white space become one space. */
+		for (; q < v.p + v.len; q++) {
+			int ws = *q == ' ' || *q == '\t' || *q == '\r' ||
+			    *q == '\n';
+
+			if (ws && (w == v.p || w[-1] == ' '))
+				continue;
+			*w++ = ws ? ' ' : *q;
+		}
+		while (w > v.p && w[-1] == ' ')
+			w--;
+		sanitize(out, len, v.p, (size_t)(w - v.p));
+	}
+	buf_free(&v);
+	free(buf);
+	return found ? 0 : -1;
+}

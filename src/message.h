@@ -59,6 +59,12 @@ void	 msg_date(char *, size_t);
 /* A new Message-ID, <...@domain>, allocated. */
 char	*msg_make_msgid(const char *domain);
 
+/*
+ * The Subject of a spooled message (read from fd's start), unfolded and
+ * sanitised, cut to len; -1 with "" when it has none.
+ */
+int	 msg_subject(int fd, char *, size_t len);
+
 /* An unlinked temporary file in dir ($TMPDIR or /tmp when NULL). */
 int	 msg_tmpfile(const char *dir, struct err *);
 

@@ -112,15 +112,15 @@ load_libsecret(struct libsecret *ls, struct err *e)
  * Without a session bus address (cron, ssh, services), use the user's bus
  * socket when it exists and is theirs, as a desktop session would.
  */
-static void
-find_session_bus(void)
+int
+session_bus_find(void)
 {
 	const char	*rt = getenv("XDG_RUNTIME_DIR");
 	char		 path[512], addr[600];
 	struct stat	 st;
 
 	if (getenv("DBUS_SESSION_BUS_ADDRESS") != NULL)
-		return;
+		return 1;
 	if (rt != NULL && *rt == '/')
 		snprintf(path, sizeof(path), "%s/bus", rt);
 	else
@@ -128,9 +128,10 @@ find_session_bus(void)
 		    (unsigned)getuid());
 	if (stat(path, &st) == -1 || !S_ISSOCK(st.st_mode) ||
 	    st.st_uid != getuid())
-		return;
+		return 0;
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);
 	setenv("DBUS_SESSION_BUS_ADDRESS", addr, 1);
+	return 1;
 }
 
 static const SecretSchema outbox_schema = {
@@ -202,7 +203,7 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	v = ls.lookup(&outbox_schema, NULL, &gerr, "host", q->host, "port",
 	    q->port, "service", "smtp", "user", q->user, NULL);
 	if (v == NULL && gerr == NULL)
@@ -324,7 +325,7 @@ secret_store(const struct secret_query *q, const char *pw, struct err *e)
 
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	label = xasprintf("outbox: %s at %s:%d", q->user, q->host, q->port);
 	ok = ls.store(&outbox_schema, "default", label, pw, NULL, &gerr,
 	    "host", q->host, "port", q->port, "service", "smtp", "user",
@@ -346,7 +347,7 @@ secret_forget(const struct secret_query *q, struct err *e)
 
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	ok = ls.clear(&outbox_schema, NULL, &gerr, "host", q->host, "port",
 	    q->port, "service", "smtp", "user", q->user, NULL);
 	if (gerr != NULL)
@@ -508,7 +509,7 @@ secret_scram_get(const struct secret_query *q, const char *pw,
 		return 1;
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	v = ls.lookup(&scram_schema, NULL, &gerr, "host", q->host, "port",
 	    q->port, "service", SCRAM_SERVICE, "user", q->user, "mech",
 	    k->hash, "salt", k->salt, "iter", (int)k->iter, NULL);
@@ -539,7 +540,7 @@ secret_scram_put(const struct secret_query *q, const char *pw,
 		return 0;
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	if (scram_check(pw, k, check) == -1)
 		return err_set(e, ERR_SOFTWARE, "HMAC-SHA-256 failed");
 	/*
@@ -578,7 +579,7 @@ secret_scram_drop(const struct secret_query *q, struct err *e)
 
 	if (load_libsecret(&ls, e) == -1)
 		return -1;
-	find_session_bus();
+	session_bus_find();
 	ls.clear(&scram_schema, NULL, &gerr, "host", q->host, "port",
 	    q->port, "service", SCRAM_SERVICE, "user", q->user, NULL);
 	if (gerr != NULL)

@@ -75,4 +75,12 @@ int	 secret_read_new(const struct secret_query *, char **pw, struct err *);
 const char *secret_source_name(enum secret_source);
 enum secret_source secret_planned(const struct secret_query *);
 
+/*
+ * Without a session bus address (cron, ssh, services), point
+ * DBUS_SESSION_BUS_ADDRESS at the user's bus socket when it exists and is
+ * theirs ($XDG_RUNTIME_DIR/bus, or /run/user/UID/bus).  1 if there is a
+ * session bus to try.
+ */
+int	 session_bus_find(void);
+
 #endif

@@ -233,6 +233,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("CR or LF in the Message-ID", &raw);
 	if (!o.read_rcpts && m.rcpts.n != 0)
 		fail("recipients collected without -t", NULL);
+	/* The Subject a desktop notice shows, read back from the spool. */
+	{
+		char	subj[160];
+		size_t	k;
+
+		msg_subject(m.fd, subj, sizeof(subj));
+		for (k = 0; subj[k] != '\0'; k++)
+			if ((unsigned char)subj[k] < 0x20 && subj[k] != '\t')
+				fail("a control byte in the Subject", &raw);
+		if (k >= sizeof(subj))
+			fail("the Subject overran its buffer", &raw);
+	}
 	msg_free(&m);
 	buf_free(&raw);
 	buf_free(&dotted);

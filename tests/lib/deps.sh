@@ -14,7 +14,7 @@ set -euo pipefail
 BUILD_PKGS=(build-essential pkg-config libgnutls28-dev libgsasl-dev libsecret-1-dev)
 TEST_PKGS=(bats bats-support bats-assert postfix dovecot-core dovecot-lmtpd gnome-keyring
 	libsecret-tools dbus-daemon dbus-bin mandoc msmtp gnutls-bin openssl
-	python3 python3-cryptography faketime zsh fish git-email libmailtools-perl libemail-valid-perl mutt neomutt bsd-mailx s-nail cron php-cli)
+	python3 python3-cryptography python3-gi faketime zsh fish git-email libmailtools-perl libemail-valid-perl mutt neomutt bsd-mailx s-nail cron php-cli)
 TEST_PKGS+=(debhelper dpkg-dev fakeroot) # tests/95-package.bats builds the .deb
 TEST_PKGS+=(iproute2 valgrind) # the Happy Eyeballs test, the memcheck subset
 SANITIZER_PKGS=(clang libclang-rt-14-dev)
