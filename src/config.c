@@ -53,8 +53,7 @@ static const struct cfrow {
 	    "'ssh -L' or torsocks" },
 	{ "proxy_port",		CF_PROXY_PORT,		T_UNSUPPORTED,
 	    "SOCKS proxies are not supported yet" },
-	{ "socket",		CF_SOCKET,		T_UNSUPPORTED,
-	    "local sockets are not supported; use host and port" },
+	{ "socket",		CF_SOCKET,		T_PATH, NULL },
 	{ "timeout",		CF_TIMEOUT,		T_TIMEOUT, NULL },
 	{ "session_timeout",	CF_SESSION_TIMEOUT,	T_TIMEOUT, NULL },
 	{ "protocol",		CF_PROTOCOL,		T_PROTOCOL, NULL },
@@ -1147,18 +1146,23 @@ account_resolve(struct account *a, struct err *e)
 	int		 tls, smtps;
 
 	oauth_preset(a);
+	/* A Unix socket needs no host; the name is for TLS and the keyring. */
+	if (a->val[CF_SOCKET] != NULL)
+		set_default(a, CF_HOST, "localhost");
 	host = a->val[CF_HOST];
 
 	if (host == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: no host given (add "
 		    "a line such as 'host smtp.example.org')", a->name);
 	/*
-	 * RFC 8314: TLS unless asked not to; loopback relays may be plain.
-	 * Port 465 is implicit TLS, loopback or not: STARTTLS or plaintext
-	 * there would wait out the greeting timeout.
+	 * RFC 8314: TLS unless asked not to; loopback relays, and local
+	 * sockets, may be plain.  Port 465 is implicit TLS, loopback or
+	 * not: STARTTLS or plaintext there would wait out the greeting
+	 * timeout.
 	 */
 	smtps = acct_int(a, CF_PORT) == 465;
-	set_default(a, CF_TLS, host_is_loopback(host) && !smtps ? "off" : "on");
+	set_default(a, CF_TLS, (a->val[CF_SOCKET] != NULL ||
+	    host_is_loopback(host)) && !smtps ? "off" : "on");
 	set_default(a, CF_TLS_STARTTLS, smtps ? "off" : "on");
 	tls = acct_on(a, CF_TLS);
 	set_default(a, CF_PORT, !tls ? "25" :

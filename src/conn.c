@@ -1,5 +1,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +32,7 @@
 
 struct conn {
 	int				 fd;
+	int				 tcp;		/* not a Unix socket */
 	int				 timeout_ms;
 	int				 final_ms;	/* waiting for the data's reply */
 	int				 timed_out;	/* the last read did */
@@ -225,15 +227,18 @@ connect_race(struct addrinfo *res, const struct conn_params *p)
 	return connect_done(fd, p);
 }
 
-int
-conn_open(struct conn **out, const struct conn_params *p, struct err *e)
+/*
+ * A TCP connection to host:port (what names the connection in errors:
+ * "" or "the SOCKS5 proxy ").  Returns the socket, or -1.
+ */
+static int
+open_tcp(const char *name, int portnum, const char *what,
+    const struct conn_params *p, struct err *e)
 {
 	struct addrinfo	 hints, *res;
-	char		 port[16];
-	const char	*host = p->host;
-	char		 hostbuf[256];
-	int		 rv, fd = -1, saved = 0;
-	struct conn	*c;
+	char		 port[16], hostbuf[256];
+	const char	*host = name;
+	int		 rv, fd, saved = 0;
 
 	/* Accept [::1] as an IPv6 literal. */
 	if (host[0] == '[' && strlen(host) < sizeof(hostbuf) &&
@@ -249,22 +254,69 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	 * No AI_ADDRCONFIG: it drops IPv4 on a host whose only IPv4 address
 	 * is loopback, and a family that does not work fails fast below.
 	 */
-	snprintf(port, sizeof(port), "%d", p->port);
+	snprintf(port, sizeof(port), "%d", portnum);
 	rv = getaddrinfo(host, port, &hints, &res);
 	if (rv == EAI_AGAIN)
-		return err_set(e, ERR_TEMP, "cannot resolve %s: %s (try again "
-		    "later)", p->host, gai_strerror(rv));
+		return err_set(e, ERR_TEMP, "cannot resolve %s%s: %s (try "
+		    "again later)", what, name, gai_strerror(rv));
 	if (rv != 0)
-		return err_set(e, ERR_HOST, "cannot resolve %s: %s", p->host,
-		    rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
+		return err_set(e, ERR_HOST, "cannot resolve %s%s: %s", what,
+		    name, rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
 	if ((fd = connect_race(res, p)) == -1)
 		saved = errno;
 	freeaddrinfo(res);
 	if (fd == -1)
-		return err_set(e, ERR_TEMP, "cannot connect to %s:%d: %s",
-		    p->host, p->port, strerror(saved));
+		return err_set(e, ERR_TEMP, "cannot connect to %s%s:%d: %s",
+		    what, name, portnum, strerror(saved));
+	return fd;
+}
+
+/* A connection to the Unix socket p->socket_path; the socket, or -1. */
+static int
+open_unix(const struct conn_params *p, struct err *e)
+{
+	struct sockaddr_un	sun;
+	size_t			n = strlen(p->socket_path);
+	int			fd, rv, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	if (n >= sizeof(sun.sun_path))
+		return err_set(e, ERR_CONFIG, "socket %s: the path is longer "
+		    "than %zu bytes", p->socket_path, sizeof(sun.sun_path) - 1);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, p->socket_path, n);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return err_sys(e, ERR_OS, "socket");
+	/* A full backlog blocks connect(); SO_SNDTIMEO bounds that. */
+	if (p->timeout_ms > 0)
+		set_timeouts(fd, p->timeout_ms);
+	do {
+		rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	} while (rv == -1 && errno == EINTR);
+	if (rv == -1) {
+		saved = errno;
+		close(fd);
+		return err_set(e, ERR_TEMP, "cannot connect to socket %s: %s",
+		    p->socket_path, strerror(saved));
+	}
+	return fd;
+}
+
+int
+conn_open(struct conn **out, const struct conn_params *p, struct err *e)
+{
+	struct conn	*c;
+	int		 fd;
+
+	if (p->socket_path != NULL)
+		fd = open_unix(p, e);
+	else
+		fd = open_tcp(p->host, p->port, "", p, e);
+	if (fd == -1)
+		return -1;
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
+	c->tcp = p->socket_path == NULL;
 	c->timeout_ms = p->timeout_ms;
 	c->session_end = p->session_ms > 0 ? now_ms() + p->session_ms : 0;
 	/* Round trips waited for: the TCP handshake, then the greeting. */
@@ -575,7 +627,8 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 		gnutls_record_set_timeout(c->tls, (unsigned)c->timeout_ms);
 	}
 	do {
-		quickack(c->fd);
+		if (c->tcp)
+			quickack(c->fd);
 		rv = gnutls_handshake(c->tls);
 	} while (rv < 0 && gnutls_error_is_fatal(rv) == 0);
 	c->tp = NULL;
@@ -645,7 +698,8 @@ fill(struct conn *c, long long deadline, struct err *e)
 		left = deadline ? deadline - now_ms() : -1;
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
-		quickack(c->fd);
+		if (c->tcp)
+			quickack(c->fd);
 		c->timed_out = (deadline && left <= 0) ||
 		    poll(&pfd, 1, (int)left) == 0;
 		if (c->timed_out)
