@@ -21,6 +21,7 @@
 #include <gnutls/crypto.h>
 
 #include "conn.h"
+#include "socks.h"
 #include "util.h"
 
 #define RBUFSZ		16384
@@ -302,6 +303,116 @@ open_unix(const struct conn_params *p, struct err *e)
 	return fd;
 }
 
+/*
+ * Read n bytes, fewer only at the end of the stream, by the deadline (0:
+ * none).  Returns the count, or -1 with errno.  Never reads past n: what
+ * follows is the server's.
+ */
+static ssize_t
+read_exact(int fd, unsigned char *buf, size_t n, long long deadline)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	size_t		got = 0;
+	ssize_t		r;
+	long long	left;
+
+	while (got < n) {
+		left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		quickack(fd);
+		r = poll(&pfd, 1, (int)left);
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (r > 0)
+			r = recv(fd, buf + got, n - got, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Send one SOCKS message and read the proxy's answer, up to *len bytes. */
+static int
+socks_step(int fd, const unsigned char *msg, size_t mlen, unsigned char *in,
+    size_t *len, long long deadline, struct err *e)
+{
+	ssize_t	n;
+
+	if (send(fd, msg, mlen, MSG_NOSIGNAL) != (ssize_t)mlen)
+		return err_sys(e, ERR_TEMP, "cannot write to it");
+	if ((n = read_exact(fd, in, *len, deadline)) == -1)
+		return err_set(e, ERR_TEMP, "no answer: %s", errno ==
+		    ETIMEDOUT ? "timed out" : strerror(errno));
+	*len = (size_t)n;
+	return 0;
+}
+
+/*
+ * RFC 1928 on fd, connected to the proxy: no authentication, then
+ * CONNECT to p->host:p->port.  Two round trips; the proxy resolves the
+ * name.  The whole exchange has one timeout.
+ */
+static int
+socks_connect(int fd, const struct conn_params *p, struct err *e)
+{
+	unsigned char	 hello[SOCKS5_HELLO_LEN], req[SOCKS5_MSG_MAX];
+	unsigned char	 in[SOCKS5_MSG_MAX];
+	size_t		 reqlen, len = SOCKS5_CHOICE_LEN, need;
+	long long	 deadline = p->timeout_ms > 0 ?
+	    now_ms() + p->timeout_ms : 0;
+	ssize_t		 n;
+	int		 rv;
+
+	if (socks5_request(req, &reqlen, p->host, p->port, e) == -1)
+		return -1;
+	socks5_hello(hello);
+	if (socks_step(fd, hello, sizeof(hello), in, &len, deadline, e) == -1 ||
+	    socks5_choice(in, len, e) == -1)
+		return -1;
+	len = 2;	/* the version and the reply code, first */
+	if (socks_step(fd, req, reqlen, in, &len, deadline, e) == -1)
+		return -1;
+	while ((rv = socks5_reply(in, len, &need, e)) == 1) {
+		n = read_exact(fd, in + len, need - len, deadline);
+		if (n == -1)
+			return err_set(e, ERR_TEMP, "reading its reply: %s",
+			    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		if ((size_t)n < need - len)
+			return err_set(e, ERR_TEMP, "it closed the connection "
+			    "in the middle of its reply");
+		len += (size_t)n;
+	}
+	return rv;
+}
+
+/* host:port through the SOCKS5 proxy; the socket, or -1. */
+static int
+open_proxied(const struct conn_params *p, struct err *e)
+{
+	int	fd;
+
+	if ((fd = open_tcp(p->proxy_host, p->proxy_port, "the SOCKS5 proxy ",
+	    p, e)) == -1)
+		return -1;
+	if (socks_connect(fd, p, e) == -1) {
+		close(fd);
+		err_prefix(e, "SOCKS5 proxy %s:%d", p->proxy_host,
+		    p->proxy_port);
+		return -1;
+	}
+	return fd;
+}
+
 int
 conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 {
@@ -310,6 +421,8 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 
 	if (p->socket_path != NULL)
 		fd = open_unix(p, e);
+	else if (p->proxy_host != NULL)
+		fd = open_proxied(p, e);
 	else
 		fd = open_tcp(p->host, p->port, "", p, e);
 	if (fd == -1)
@@ -319,8 +432,11 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	c->tcp = p->socket_path == NULL;
 	c->timeout_ms = p->timeout_ms;
 	c->session_end = p->session_ms > 0 ? now_ms() + p->session_ms : 0;
-	/* Round trips waited for: the TCP handshake, then the greeting. */
-	c->waits = 1;
+	/*
+	 * Round trips waited for: the TCP handshake (and the proxy's two),
+	 * then the greeting.
+	 */
+	c->waits = p->socket_path == NULL && p->proxy_host != NULL ? 3 : 1;
 	c->last_was_write = 1;
 	c->wbuf = xmalloc(WBUFSZ);
 	*out = c;

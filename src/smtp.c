@@ -506,8 +506,14 @@ session_open(struct smtp_session *s, struct err *e)
 	    .proxy_host = p->proxy_host, .proxy_port = p->proxy_port,
 	    .timeout_ms = p->timeout_ms, .session_ms = p->session_ms };
 	struct reply		 r;
+	char			 via[320];
 
 	set_state(s, S_CONNECT);
+	if (p->proxy_host != NULL && p->socket_path == NULL) {
+		snprintf(via, sizeof(via), "through the SOCKS5 proxy %s:%d",
+		    p->proxy_host, p->proxy_port);
+		trace(s, "---", via);
+	}
 	if (conn_open(&s->c, &cp, e) == -1)
 		return -1;
 	if (p->tls && !p->starttls) {

@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# proxy_host/proxy_port: SMTP through a real SOCKS5 server (microsocks) to
+# the test bed's Postfix, with the mail server's name resolved by the proxy
+# and TLS checked against the mail server, as msmtp's proxy_host does.
+
+load 'lib/testbed'
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	mta_setup_file
+	if ! command -v microsocks >/dev/null; then
+		testbed_unavailable "microsocks not installed (run tests/lib/deps.sh)"
+		return
+	fi
+	[[ -z ${TESTBED_SKIP_REASON:-} ]] || return 0
+	# One open proxy, one that wants a user name and password.
+	"$TESTBED_LIB/socks.sh" start "$BATS_FILE_TMPDIR/open"
+	"$TESTBED_LIB/socks.sh" start "$BATS_FILE_TMPDIR/auth" "" -u proxyuser -P proxypass
+	# shellcheck disable=SC1091
+	AUTH_PROXY_PORT=$(. "$BATS_FILE_TMPDIR/auth/socks.env" && echo "$SOCKS_PORT")
+	export AUTH_PROXY_PORT
+}
+
+teardown_file() {
+	"$TESTBED_LIB/socks.sh" stop "$BATS_FILE_TMPDIR/open"
+	"$TESTBED_LIB/socks.sh" stop "$BATS_FILE_TMPDIR/auth"
+	mta_teardown_file
+}
+
+setup() {
+	# shellcheck disable=SC1091
+	. "$BATS_FILE_TMPDIR/open/socks.env"
+	RC=$BATS_TEST_TMPDIR/rc
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $SOCKS_PORT"
+	maildir_clear bob
+	: >"$SOCKS_LOG"
+}
+
+teardown() {
+	if [[ -n ${LATE_PROXY:-} ]]; then
+		"$TESTBED_LIB/socks.sh" stop "$LATE_PROXY"
+	fi
+}
+
+whole_message() {
+	printf 'From: Alice <alice@example.org>\nTo: bob@example.org\n'
+	printf 'Date: Mon, 07 Dec 2026 10:00:00 +0000\n'
+	printf 'Message-ID: <%s@example.org>\nSubject: %s\n\n' "$1" "$2"
+	printf 'Hello Bob,\n\nthrough the proxy.\n.\n-- \nAlice\n'
+}
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+@test "STARTTLS through the SOCKS5 proxy: delivered byte for byte; the proxy resolved the name" {
+	whole_message p1 "proxied starttls" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -C "$RC" -i -v bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_regex "$stderr" "--- through the SOCKS5 proxy 127\.0\.0\.1:$SOCKS_PORT"
+	assert_regex "$stderr" '--> STARTTLS'
+	maildir_wait bob 1
+	diff <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+	# microsocks logs the name as the client sent it: the proxy, not
+	# outbox, looked up "localhost".
+	run cat "$SOCKS_LOG"
+	assert_line --regexp "^client\[[0-9]+\] 127\.0\.0\.1: connected to localhost:$SUBMISSION_PORT\$"
+	assert_equal "${#lines[@]}" 1
+}
+
+@test "implicit TLS through the SOCKS5 proxy: delivered byte for byte" {
+	whole_message p2 "proxied implicit tls" >"$BATS_TEST_TMPDIR/in"
+	outbox_config "$RC" "port $SMTPS_PORT" "tls_starttls off" "proxy_host 127.0.0.1" "proxy_port $SOCKS_PORT"
+	run --separate-stderr "$OUTBOX" -C "$RC" -i bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	diff <(maildir_last bob) "$BATS_TEST_TMPDIR/in"
+	run cat "$SOCKS_LOG"
+	assert_line --regexp "connected to localhost:$SMTPS_PORT\$"
+}
+
+@test "--proxy-host and --proxy-port on the command line, the proxy named localhost (Happy Eyeballs)" {
+	outbox_config "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" --proxy-host=localhost --proxy-port="$SOCKS_PORT" \
+		bob@example.org < <(printf 'Subject: cmdline proxy\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run grep -c '^Subject: cmdline proxy$' "$(maildir_newest bob)"
+	assert_output 1
+	run cat "$SOCKS_LOG"
+	assert_line --regexp "connected to localhost:$SUBMISSION_PORT\$"
+}
+
+@test "the certificate is checked against the mail server's name, not the proxy's" {
+	outbox_config "$RC" "port $WRONGNAME_PORT" "tls_starttls off" "proxy_host 127.0.0.1" \
+		"proxy_port $SOCKS_PORT" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'TLS certificate refused: it is not valid for the name localhost'
+	run cat "$SOCKS_LOG"
+	assert_line --regexp "connected to localhost:$WRONGNAME_PORT\$"
+	assert_equal "$(maildir_count bob)" 0
+}
+
+@test "-S through the proxy says so; -P shows the proxy, port 1080 by default and TLS on for the proxy's localhost" {
+	run "$OUTBOX" -C "$RC" -S
+	assert_success
+	assert_line "SMTP server at localhost, port $SUBMISSION_PORT, through the SOCKS5 proxy 127.0.0.1:$SOCKS_PORT:"
+	assert_line --regexp '^    version +TLS1\.[23]$'
+	printf 'account default\nhost localhost\nproxy_host 127.0.0.1\nfrom a@example.org\n' >"$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_output --regexp 'proxy_host += 127\.0\.0\.1 +\(.*rc:3\)'
+	assert_output --regexp 'proxy_port += 1080 +\(default\)'
+	assert_output --regexp 'tls += on +\(default\)'
+	assert_output --regexp 'port += 587 +\(default\)'
+}
+
+@test "proxy down, queue off: exit 75 naming the proxy" {
+	port=$(free_port)
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $port" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 75
+	assert_equal "$stderr" "outbox: account default: localhost:$SUBMISSION_PORT: cannot connect to the SOCKS5 proxy 127.0.0.1:$port: Connection refused"
+}
+
+@test "proxy down: the message is queued, and goes out through the proxy once it is up" {
+	port=$(free_port)
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $port"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: wait for the proxy\n\nx\n')
+	assert_success
+	assert_regex "$stderr" 'SOCKS5 proxy 127\.0\.0\.1:'"$port"'.*Connection refused'
+	assert_regex "$stderr" 'queued as'
+	assert_equal "$(maildir_count bob)" 0
+	LATE_PROXY=$BATS_TEST_TMPDIR/late
+	"$TESTBED_LIB/socks.sh" start "$LATE_PROXY" "$port"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 1
+	run grep -c '^Subject: wait for the proxy$' "$(maildir_newest bob)"
+	assert_output 1
+	run cat "$LATE_PROXY/socks.log"
+	assert_line --regexp "connected to localhost:$SUBMISSION_PORT\$"
+}
+
+@test "the proxy cannot reach the server: exit 75 with the SOCKS reply" {
+	port=$(free_port)
+	outbox_config "$RC" "port $port" "proxy_host 127.0.0.1" "proxy_port $SOCKS_PORT" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 75
+	assert_equal "$stderr" "outbox: account default: localhost:$port: SOCKS5 proxy 127.0.0.1:$SOCKS_PORT: the server refused the connection (SOCKS5 reply 5)"
+}
+
+@test "a proxy that wants a password refuses outbox: exit 69, one clear line" {
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $AUTH_PROXY_PORT" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 69
+	assert_equal "$stderr" "outbox: account default: localhost:$SUBMISSION_PORT: SOCKS5 proxy 127.0.0.1:$AUTH_PROXY_PORT: it wants authentication, and outbox offers none (SOCKS5 method 0 only)"
+	assert_equal "$(maildir_count bob)" 0
+}
+
+@test "a port that is no SOCKS5 proxy (an SMTP server): exit 76, nothing sent" {
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $PLAIN_PORT" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 76
+	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$PLAIN_PORT: not a SOCKS5 answer to the greeting"
+}
+
+@test "a proxy that accepts and says nothing: the timeout applies, exit 75" {
+	port=$(free_port)
+	# Listening, never answering: the kernel completes the handshake.
+	/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(30)' "$port" &
+	pid=$!
+	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $port" "timeout 1" "queue off"
+	start=$SECONDS
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	kill "$pid"
+	assert_equal "$status" 75
+	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$port: no answer: timed out"
+	((SECONDS - start < 5))
+}
