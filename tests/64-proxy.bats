@@ -181,3 +181,18 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.
 	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$port: no answer: timed out"
 	((SECONDS - start < 5))
 }
+
+@test "an empty proxy_host unsets the proxy of the defaults; a bad proxy_port is a config error" {
+	printf 'defaults\nproxy_host 127.0.0.1\nproxy_port 1\naccount default\nhost localhost\nport %s\nfrom alice@example.org\nuser alice\npassword "wonder land-42"\ntls on\ntls_trust_file %s\nproxy_host\nqueue off\n' \
+		"$SUBMISSION_PORT" "$MTA_CA" >"$RC"
+	chmod 600 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: direct\n\nx\n')
+	assert_success
+	maildir_wait bob 1
+	run cat "$SOCKS_LOG"
+	assert_output ''
+	printf 'account default\nhost localhost\nproxy_host 127.0.0.1\nproxy_port 99999\n' >"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" ":4: invalid value '99999' for proxy_port"
+}
