@@ -4,6 +4,7 @@
 # and TLS checked against the mail server, as msmtp's proxy_host does.
 
 load 'lib/testbed'
+load 'lib/faultsmtp'
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -37,6 +38,10 @@ setup() {
 }
 
 teardown() {
+	fault_stop
+	if [[ -n ${TOK_PID:-} ]]; then
+		kill "$TOK_PID" 2>/dev/null || true
+	fi
 	if [[ -n ${LATE_PROXY:-} ]]; then
 		"$TESTBED_LIB/socks.sh" stop "$LATE_PROXY"
 	fi
@@ -195,4 +200,27 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.
 	run --separate-stderr "$OUTBOX" -C "$RC" -P
 	assert_equal "$status" 78
 	assert_regex "$stderr" ":4: invalid value '99999' for proxy_port"
+}
+
+@test "OAuth 2.0: the token endpoint is reached through the proxy too, by name" {
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/lib/tokenserver.py" --port-file "$BATS_TEST_TMPDIR/tok.port" \
+		--log "$BATS_TEST_TMPDIR/tok.log" --cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key" \
+		--refresh 'refresh-1' --client-id cid --tokens AT-1 </dev/null >/dev/null 2>&1 3>&- &
+	TOK_PID=$!
+	for _ in $(seq 50); do [[ -s $BATS_TEST_TMPDIR/tok.port ]] && break; sleep 0.1; done
+	tok_port=$(<"$BATS_TEST_TMPDIR/tok.port")
+	fault_start "$(printf 'send 220 hi\nehlo STARTTLS\nexpect STARTTLS\nsend 220 go\nstarttls\nehlo AUTH=XOAUTH2\nexpect AUTH XOAUTH2 %s\nsend 235 ok\nmail_ok\nrcpt_ok\ndata_ok\ndata\nsend 250 ok\nexpect QUIT\nsend 221 bye\n' \
+		"$(printf 'user=alice@example.org\001auth=Bearer AT-1\001\001' | base64 -w0)")" \
+		--cert "$MTA_DIR/pki/server.pem" --key "$MTA_DIR/pki/server.key"
+	printf 'account default\nhost localhost\nport %s\ntls on\ntls_trust_file %s\nuser alice@example.org\nauth xoauth2\nfrom alice@example.org\noauth_token_url https://localhost:%s/token\noauth_client_id cid\noauth_tls_trust_file %s\npasswordeval "echo refresh-1"\nproxy_host 127.0.0.1\nproxy_port %s\nqueue off\n' \
+		"$FAULT_PORT" "$MTA_CA" "$tok_port" "$MTA_CA" "$SOCKS_PORT" >"$RC"
+	chmod 600 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_success
+	fault_wait
+	run cat "$BATS_TEST_TMPDIR/tok.log"
+	assert_output 'grant_type=refresh_token&refresh_token=refresh-1&client_id=cid'
+	run cat "$SOCKS_LOG"
+	assert_line --index 0 --regexp "connected to localhost:$tok_port\$"
+	assert_line --index 1 --regexp "connected to localhost:$FAULT_PORT\$"
 }
