@@ -353,6 +353,9 @@ socks_step(int fd, const unsigned char *msg, size_t mlen, unsigned char *in,
 	if ((n = read_exact(fd, in, *len, deadline)) == -1)
 		return err_set(e, ERR_TEMP, "no answer: %s", errno ==
 		    ETIMEDOUT ? "timed out" : strerror(errno));
+	if (n == 0)
+		return err_set(e, ERR_TEMP, "it closed the connection without "
+		    "an answer");
 	*len = (size_t)n;
 	return 0;
 }
@@ -360,7 +363,8 @@ socks_step(int fd, const unsigned char *msg, size_t mlen, unsigned char *in,
 /*
  * RFC 1928 on fd, connected to the proxy: no authentication, then
  * CONNECT to p->host:p->port.  Two round trips; the proxy resolves the
- * name.  The whole exchange has one timeout.
+ * name.  The whole exchange has one timeout, and the session's bounds it
+ * too.
  */
 static int
 socks_connect(int fd, const struct conn_params *p, struct err *e)
@@ -368,11 +372,14 @@ socks_connect(int fd, const struct conn_params *p, struct err *e)
 	unsigned char	 hello[SOCKS5_HELLO_LEN], req[SOCKS5_MSG_MAX];
 	unsigned char	 in[SOCKS5_MSG_MAX];
 	size_t		 reqlen, len = SOCKS5_CHOICE_LEN, need;
-	long long	 deadline = p->timeout_ms > 0 ?
-	    now_ms() + p->timeout_ms : 0;
+	int		 ms = p->timeout_ms;
+	long long	 deadline;
 	ssize_t		 n;
 	int		 rv;
 
+	if (p->session_ms > 0 && (ms <= 0 || p->session_ms < ms))
+		ms = p->session_ms;
+	deadline = ms > 0 ? now_ms() + ms : 0;
 	if (socks5_request(req, &reqlen, p->host, p->port, e) == -1)
 		return -1;
 	socks5_hello(hello);

@@ -39,9 +39,10 @@ setup() {
 
 teardown() {
 	fault_stop
-	if [[ -n ${TOK_PID:-} ]]; then
-		kill "$TOK_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in ${TOK_PID:-} ${FAKE_PID:-}; do
+		kill "$pid" 2>/dev/null || true
+	done
 	if [[ -n ${LATE_PROXY:-} ]]; then
 		"$TESTBED_LIB/socks.sh" stop "$LATE_PROXY"
 	fi
@@ -171,20 +172,44 @@ free_port() {
 	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$PLAIN_PORT: not a SOCKS5 answer to the greeting"
 }
 
-@test "a proxy that accepts and says nothing: the timeout applies, exit 75" {
-	port=$(free_port)
-	# Listening, never answering: the kernel completes the handshake.
+# fake_proxy MODE: a listener on a free port (FAKE_PORT) that, for each
+# connection, says nothing (silent) or hangs up at once (close).
+fake_proxy() {
+	FAKE_PORT=$(free_port)
 	/usr/bin/python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(30)' "$port" &
-	pid=$!
-	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $port" "timeout 1" "queue off"
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+if sys.argv[2] == "silent":
+    time.sleep(30)
+while True:
+    c, _ = s.accept(); c.close()' "$FAKE_PORT" "$1" </dev/null >/dev/null 2>&1 3>&- &
+	FAKE_PID=$!
+	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$FAKE_PORT") 2>/dev/null && break; sleep 0.05; done
+}
+
+@test "a proxy that accepts and says nothing: the timeout applies, exit 75" {
+	fake_proxy silent
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $FAKE_PORT" "timeout 1" "queue off"
 	start=$SECONDS
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
-	kill "$pid"
 	assert_equal "$status" 75
-	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$port: no answer: timed out"
+	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$FAKE_PORT: no answer: timed out"
 	((SECONDS - start < 5))
+	# With no timeout, session_timeout still bounds the wait.
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $FAKE_PORT" "timeout off" \
+		"session_timeout 1" "queue off"
+	start=$SECONDS
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 75
+	assert_regex "$stderr" "no answer: timed out"
+	((SECONDS - start < 5))
+}
+
+@test "a proxy that hangs up at once: exit 75, not a protocol error" {
+	fake_proxy close
+	outbox_config "$RC" "proxy_host 127.0.0.1" "proxy_port $FAKE_PORT" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 75
+	assert_regex "$stderr" "SOCKS5 proxy 127\.0\.0\.1:$FAKE_PORT: it closed the connection without an answer"
 }
 
 @test "an empty proxy_host unsets the proxy of the defaults; a bad proxy_port is a config error" {
