@@ -63,7 +63,10 @@ socks5_request(unsigned char buf[SOCKS5_MSG_MAX], size_t *len,
 	buf[o++] = VERSION;
 	buf[o++] = CMD_CONNECT;
 	buf[o++] = 0;		/* reserved */
-	/* Too long for an address literal: a name (lit stays empty). */
+	/*
+	 * An address literal, bracketed or not, goes as an address; lit
+	 * stays empty for a host too long to be one.
+	 */
 	lit[0] = '\0';
 	if (n > 2 && n - 2 < sizeof(lit) && host[0] == '[' &&
 	    host[n - 1] == ']') {
