@@ -50,7 +50,7 @@ endif
 SRCS	= src/addr.c src/aliases.c src/backoff.c src/config.c src/conn.c \
 	  src/deliver.c src/desktop.c src/dsn.c src/envelope.c src/err.c src/json.c src/log.c \
 	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
-	  src/smtp.c src/tokcache.c src/util.c
+	  src/smtp.c src/socks.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
 	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c \
 	  cmd/retrier.c
@@ -156,7 +156,7 @@ FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 300
 FUZZ_DIR	 = tests/fuzz
 FUZZ_BUILD	 = $(FUZZ_DIR)/build
-FUZZ_TARGETS	 = reply config message addr oauth
+FUZZ_TARGETS	 = reply config message addr oauth socks
 FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -Isrc $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
 		   -fsanitize=fuzzer-no-link,address,undefined \
@@ -166,12 +166,14 @@ FUZZ_LDLIBS	 = $(shell $(PKG_CONFIG) --libs gnutls 2>/dev/null) -ldl \
 		   -lresolv
 FUZZ_OBJS	 = $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
-# Longest input per target: a reply line, a config, a message, a header.
+# Longest input per target: a reply line, a config, a message, a header,
+# a token endpoint's answer, a SOCKS5 proxy's bytes.
 FUZZ_MAXLEN_reply	= 4096
 FUZZ_MAXLEN_config	= 8192
 FUZZ_MAXLEN_message	= 65536
 FUZZ_MAXLEN_addr	= 4096
 FUZZ_MAXLEN_oauth	= 16384
+FUZZ_MAXLEN_socks	= 1024
 
 fuzz-cc:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \

@@ -86,7 +86,8 @@ cmdline_has_host(const struct opts *o)
 	size_t	i;
 
 	for (i = 0; i < o->nov; i++)
-		if (strcmp(o->ov[i].cmd, "host") == 0)
+		if (strcmp(o->ov[i].cmd, "host") == 0 ||
+		    strcmp(o->ov[i].cmd, "socket") == 0)
 			return 1;
 	return 0;
 }
@@ -194,6 +195,9 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->host = acct_str(a, CF_HOST);
 	p->port = acct_int(a, CF_PORT);
 	p->source_ip = acct_str(a, CF_SOURCE_IP);
+	p->socket_path = acct_str(a, CF_SOCKET);
+	p->proxy_host = acct_str(a, CF_PROXY_HOST);
+	p->proxy_port = acct_int(a, CF_PROXY_PORT);
 	p->timeout_ms = acct_int(a, CF_TIMEOUT) * 1000;
 	p->session_ms = acct_int(a, CF_SESSION_TIMEOUT) * 1000;
 	/* RFC 5321 section 4.5.3.2.6: 10 minutes for the data's reply. */

@@ -109,6 +109,9 @@ front_oauth_client(const struct account *a, struct oauth_client *cl)
 	cl->client_id = acct_str(a, CF_OAUTH_CLIENT_ID);
 	cl->client_secret = acct_str(a, CF_OAUTH_CLIENT_SECRET);
 	cl->trust_file = acct_str(a, CF_OAUTH_TLS_TRUST_FILE);
+	/* All of the account's traffic goes through its proxy. */
+	cl->proxy_host = acct_str(a, CF_PROXY_HOST);
+	cl->proxy_port = acct_int(a, CF_PROXY_PORT);
 	cl->timeout_ms = (acct_int(a, CF_TIMEOUT) > 0 ?
 	    acct_int(a, CF_TIMEOUT) : 60) * 1000;
 }

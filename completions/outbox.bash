@@ -73,7 +73,7 @@ _outbox()
 		COMPREPLY=($(compgen -W "machine human" -- "$cur"))
 		return ;;
 	-C | --file | -X | --logfile | --aliases | --tls-trust-file | \
-	--tls-crl-file | --tls-key-file | --tls-cert-file | -A)
+	--tls-crl-file | --tls-key-file | --tls-cert-file | --socket | -A)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
@@ -102,7 +102,7 @@ _outbox()
 	-F | -f | -r | -V | -h | -L | -O | -o | --host | --port | \
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
-	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \
+	--source-ip | --proxy-host | --proxy-port | --maildomain | \
 	--logfile-time-format | --from | --from-full-name | --queue-lifetime | \
 	--queue-retry | --queue-retry-max)
 		return ;;

@@ -48,13 +48,9 @@ static const struct cfrow {
 	{ "host",		CF_HOST,		T_STR, NULL },
 	{ "port",		CF_PORT,		T_PORT, NULL },
 	{ "source_ip",		CF_SOURCE_IP,		T_STR, NULL },
-	{ "proxy_host",		CF_PROXY_HOST,		T_UNSUPPORTED,
-	    "SOCKS proxies are not supported yet; use a tunnel such as "
-	    "'ssh -L' or torsocks" },
-	{ "proxy_port",		CF_PROXY_PORT,		T_UNSUPPORTED,
-	    "SOCKS proxies are not supported yet" },
-	{ "socket",		CF_SOCKET,		T_UNSUPPORTED,
-	    "local sockets are not supported; use host and port" },
+	{ "proxy_host",		CF_PROXY_HOST,		T_STR, NULL },
+	{ "proxy_port",		CF_PROXY_PORT,		T_PORT, NULL },
+	{ "socket",		CF_SOCKET,		T_PATH, NULL },
 	{ "timeout",		CF_TIMEOUT,		T_TIMEOUT, NULL },
 	{ "session_timeout",	CF_SESSION_TIMEOUT,	T_TIMEOUT, NULL },
 	{ "protocol",		CF_PROTOCOL,		T_PROTOCOL, NULL },
@@ -560,6 +556,7 @@ account_set(struct account *a, const char *cmd, const char *val,
 		return err_set(e, ERR_CONFIG, "unknown command '%s'", cmd);
 	/* An empty argument unsets a file name, as in msmtp. */
 	if (*val == '\0' && (r->type == T_PATH || r->key == CF_SOURCE_IP ||
+	    r->key == CF_PROXY_HOST || r->key == CF_PROXY_PORT ||
 	    r->key == CF_TLS_HOST_OVERRIDE || r->key == CF_DSN_NOTIFY ||
 	    r->key == CF_DSN_RETURN || r->key == CF_PASSWORDEVAL ||
 	    r->key == CF_FROM || r->key == CF_DOMAIN)) {
@@ -1148,18 +1145,26 @@ account_resolve(struct account *a, struct err *e)
 	int		 tls, smtps;
 
 	oauth_preset(a);
+	/* A Unix socket needs no host; the name is for TLS and the keyring. */
+	if (a->val[CF_SOCKET] != NULL)
+		set_default(a, CF_HOST, "localhost");
 	host = a->val[CF_HOST];
 
 	if (host == NULL)
 		return err_set(e, ERR_CONFIG, "account %s: no host given (add "
 		    "a line such as 'host smtp.example.org')", a->name);
 	/*
-	 * RFC 8314: TLS unless asked not to; loopback relays may be plain.
-	 * Port 465 is implicit TLS, loopback or not: STARTTLS or plaintext
-	 * there would wait out the greeting timeout.
+	 * RFC 8314: TLS unless asked not to; loopback relays, and local
+	 * sockets, may be plain (behind a proxy, "localhost" is the
+	 * proxy's, not ours).  Port 465 is implicit TLS, loopback or not:
+	 * STARTTLS or plaintext there would wait out the greeting timeout.
 	 */
 	smtps = acct_int(a, CF_PORT) == 465;
-	set_default(a, CF_TLS, host_is_loopback(host) && !smtps ? "off" : "on");
+	set_default(a, CF_TLS, (a->val[CF_SOCKET] != NULL ||
+	    (host_is_loopback(host) && a->val[CF_PROXY_HOST] == NULL)) &&
+	    !smtps ? "off" : "on");
+	if (a->val[CF_PROXY_HOST] != NULL)
+		set_default(a, CF_PROXY_PORT, "1080");
 	set_default(a, CF_TLS_STARTTLS, smtps ? "off" : "on");
 	tls = acct_on(a, CF_TLS);
 	set_default(a, CF_PORT, !tls ? "25" :

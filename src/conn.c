@@ -1,5 +1,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +21,7 @@
 #include <gnutls/crypto.h>
 
 #include "conn.h"
+#include "socks.h"
 #include "util.h"
 
 #define RBUFSZ		16384
@@ -31,6 +33,7 @@
 
 struct conn {
 	int				 fd;
+	int				 tcp;		/* not a Unix socket */
 	int				 timeout_ms;
 	int				 final_ms;	/* waiting for the data's reply */
 	int				 timed_out;	/* the last read did */
@@ -225,15 +228,18 @@ connect_race(struct addrinfo *res, const struct conn_params *p)
 	return connect_done(fd, p);
 }
 
-int
-conn_open(struct conn **out, const struct conn_params *p, struct err *e)
+/*
+ * A TCP connection to host:port (what names the connection in errors:
+ * "" or "the SOCKS5 proxy ").  Returns the socket, or -1.
+ */
+static int
+open_tcp(const char *name, int portnum, const char *what,
+    const struct conn_params *p, struct err *e)
 {
 	struct addrinfo	 hints, *res;
-	char		 port[16];
-	const char	*host = p->host;
-	char		 hostbuf[256];
-	int		 rv, fd = -1, saved = 0;
-	struct conn	*c;
+	char		 port[16], hostbuf[256];
+	const char	*host = name;
+	int		 rv, fd, saved = 0;
 
 	/* Accept [::1] as an IPv6 literal. */
 	if (host[0] == '[' && strlen(host) < sizeof(hostbuf) &&
@@ -249,26 +255,195 @@ conn_open(struct conn **out, const struct conn_params *p, struct err *e)
 	 * No AI_ADDRCONFIG: it drops IPv4 on a host whose only IPv4 address
 	 * is loopback, and a family that does not work fails fast below.
 	 */
-	snprintf(port, sizeof(port), "%d", p->port);
+	snprintf(port, sizeof(port), "%d", portnum);
 	rv = getaddrinfo(host, port, &hints, &res);
 	if (rv == EAI_AGAIN)
-		return err_set(e, ERR_TEMP, "cannot resolve %s: %s (try again "
-		    "later)", p->host, gai_strerror(rv));
+		return err_set(e, ERR_TEMP, "cannot resolve %s%s: %s (try "
+		    "again later)", what, name, gai_strerror(rv));
 	if (rv != 0)
-		return err_set(e, ERR_HOST, "cannot resolve %s: %s", p->host,
-		    rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
+		return err_set(e, ERR_HOST, "cannot resolve %s%s: %s", what,
+		    name, rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
 	if ((fd = connect_race(res, p)) == -1)
 		saved = errno;
 	freeaddrinfo(res);
 	if (fd == -1)
-		return err_set(e, ERR_TEMP, "cannot connect to %s:%d: %s",
-		    p->host, p->port, strerror(saved));
+		return err_set(e, ERR_TEMP, "cannot connect to %s%s:%d: %s",
+		    what, name, portnum, strerror(saved));
+	return fd;
+}
+
+/* A connection to the Unix socket p->socket_path; the socket, or -1. */
+static int
+open_unix(const struct conn_params *p, struct err *e)
+{
+	struct sockaddr_un	sun;
+	size_t			n = strlen(p->socket_path);
+	int			fd, rv, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	if (n >= sizeof(sun.sun_path))
+		return err_set(e, ERR_CONFIG, "socket %s: the path is longer "
+		    "than %zu bytes", p->socket_path, sizeof(sun.sun_path) - 1);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, p->socket_path, n);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return err_sys(e, ERR_OS, "socket");
+	/* A full backlog blocks connect(); SO_SNDTIMEO bounds that. */
+	if (p->timeout_ms > 0)
+		set_timeouts(fd, p->timeout_ms);
+	do {
+		rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	} while (rv == -1 && errno == EINTR);
+	if (rv == -1) {
+		saved = errno;
+		close(fd);
+		return err_set(e, ERR_TEMP, "cannot connect to socket %s: %s",
+		    p->socket_path, strerror(saved));
+	}
+	return fd;
+}
+
+/*
+ * Read n bytes, fewer only at the end of the stream, by the deadline (0:
+ * none).  Returns the count, or -1 with errno.  Never reads past n: what
+ * follows is the server's.
+ */
+static ssize_t
+read_exact(int fd, unsigned char *buf, size_t n, long long deadline)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	size_t		got = 0;
+	ssize_t		r;
+	long long	left;
+
+	while (got < n) {
+		left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		quickack(fd);
+		r = poll(&pfd, 1, (int)left);
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (r > 0)
+			r = recv(fd, buf + got, n - got, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Send one SOCKS message and read the proxy's answer, up to *len bytes. */
+static int
+socks_step(int fd, const unsigned char *msg, size_t mlen, unsigned char *in,
+    size_t *len, long long deadline, struct err *e)
+{
+	ssize_t	n;
+
+	if (send(fd, msg, mlen, MSG_NOSIGNAL) != (ssize_t)mlen)
+		return err_sys(e, ERR_TEMP, "cannot write to it");
+	if ((n = read_exact(fd, in, *len, deadline)) == -1)
+		return err_set(e, ERR_TEMP, "no answer: %s", errno ==
+		    ETIMEDOUT ? "timed out" : strerror(errno));
+	if (n == 0)
+		return err_set(e, ERR_TEMP, "it closed the connection without "
+		    "an answer");
+	*len = (size_t)n;
+	return 0;
+}
+
+/*
+ * RFC 1928 on fd, connected to the proxy: no authentication, then
+ * CONNECT to p->host:p->port.  Two round trips; the proxy resolves the
+ * name.  The whole exchange has one timeout, and the session's bounds it
+ * too.
+ */
+static int
+socks_connect(int fd, const struct conn_params *p, struct err *e)
+{
+	unsigned char	 hello[SOCKS5_HELLO_LEN], req[SOCKS5_MSG_MAX];
+	unsigned char	 in[SOCKS5_MSG_MAX];
+	size_t		 reqlen, len = SOCKS5_CHOICE_LEN, need;
+	int		 ms = p->timeout_ms;
+	long long	 deadline;
+	ssize_t		 n;
+	int		 rv;
+
+	if (p->session_ms > 0 && (ms <= 0 || p->session_ms < ms))
+		ms = p->session_ms;
+	deadline = ms > 0 ? now_ms() + ms : 0;
+	if (socks5_request(req, &reqlen, p->host, p->port, e) == -1)
+		return -1;
+	socks5_hello(hello);
+	if (socks_step(fd, hello, sizeof(hello), in, &len, deadline, e) == -1 ||
+	    socks5_choice(in, len, e) == -1)
+		return -1;
+	len = 2;	/* the version and the reply code, first */
+	if (socks_step(fd, req, reqlen, in, &len, deadline, e) == -1)
+		return -1;
+	while ((rv = socks5_reply(in, len, &need, e)) == 1) {
+		n = read_exact(fd, in + len, need - len, deadline);
+		if (n == -1)
+			return err_set(e, ERR_TEMP, "reading its reply: %s",
+			    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		if ((size_t)n < need - len)
+			return err_set(e, ERR_TEMP, "it closed the connection "
+			    "in the middle of its reply");
+		len += (size_t)n;
+	}
+	return rv;
+}
+
+/* host:port through the SOCKS5 proxy; the socket, or -1. */
+static int
+open_proxied(const struct conn_params *p, struct err *e)
+{
+	int	fd;
+
+	if ((fd = open_tcp(p->proxy_host, p->proxy_port, "the SOCKS5 proxy ",
+	    p, e)) == -1)
+		return -1;
+	if (socks_connect(fd, p, e) == -1) {
+		close(fd);
+		err_prefix(e, "SOCKS5 proxy %s:%d", p->proxy_host,
+		    p->proxy_port);
+		return -1;
+	}
+	return fd;
+}
+
+int
+conn_open(struct conn **out, const struct conn_params *p, struct err *e)
+{
+	struct conn	*c;
+	int		 fd;
+
+	if (p->socket_path != NULL)
+		fd = open_unix(p, e);
+	else if (p->proxy_host != NULL)
+		fd = open_proxied(p, e);
+	else
+		fd = open_tcp(p->host, p->port, "", p, e);
+	if (fd == -1)
+		return -1;
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
+	c->tcp = p->socket_path == NULL;
 	c->timeout_ms = p->timeout_ms;
 	c->session_end = p->session_ms > 0 ? now_ms() + p->session_ms : 0;
-	/* Round trips waited for: the TCP handshake, then the greeting. */
-	c->waits = 1;
+	/*
+	 * Round trips waited for: the TCP handshake (and the proxy's two),
+	 * then the greeting.
+	 */
+	c->waits = p->socket_path == NULL && p->proxy_host != NULL ? 3 : 1;
 	c->last_was_write = 1;
 	c->wbuf = xmalloc(WBUFSZ);
 	*out = c;
@@ -575,7 +750,8 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 		gnutls_record_set_timeout(c->tls, (unsigned)c->timeout_ms);
 	}
 	do {
-		quickack(c->fd);
+		if (c->tcp)
+			quickack(c->fd);
 		rv = gnutls_handshake(c->tls);
 	} while (rv < 0 && gnutls_error_is_fatal(rv) == 0);
 	c->tp = NULL;
@@ -645,7 +821,8 @@ fill(struct conn *c, long long deadline, struct err *e)
 		left = deadline ? deadline - now_ms() : -1;
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
-		quickack(c->fd);
+		if (c->tcp)
+			quickack(c->fd);
 		c->timed_out = (deadline && left <= 0) ||
 		    poll(&pfd, 1, (int)left) == 0;
 		if (c->timed_out)

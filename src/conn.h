@@ -8,8 +8,9 @@
 #include "err.h"
 
 /*
- * A connection to the server: TCP, optionally wrapped in TLS.  This is the
- * only module that knows about TLS; everything above it reads lines and
+ * A connection to the server: TCP (direct or through a SOCKS5 proxy) or a
+ * Unix socket, optionally wrapped in TLS.  This is the only module that
+ * knows about sockets and TLS; everything above it reads lines and
  * writes bytes.  Every wait is bounded by the timeout given at connect time.
  */
 struct conn;
@@ -18,6 +19,11 @@ struct conn_params {
 	const char	*host;
 	int		 port;
 	const char	*source_ip;	/* NULL: any */
+	const char	*socket_path;	/* a Unix socket instead of host and
+					   port (and proxy); NULL: TCP */
+	const char	*proxy_host;	/* SOCKS5 proxy that reaches host
+					   and port for us; NULL: none */
+	int		 proxy_port;
 	int		 timeout_ms;	/* per read or write; 0: none */
 	int		 session_ms;	/* all the waiting for the server
 					   together; 0: none */
@@ -49,8 +55,15 @@ struct tls_info {
 };
 
 /*
- * Connect to host:port, trying each address in turn.  Errors: ERR_HOST for
- * a name that does not exist, ERR_TEMP for refused, unreachable or timed out.
+ * Connect to host:port, trying each address in turn (Happy Eyeballs).
+ * With socket_path, connect to that Unix socket instead.  With
+ * proxy_host, connect to the proxy that way and have it connect to
+ * host:port (SOCKS5, the name resolved by the proxy); TLS then goes over
+ * it as over a direct connection.  Errors: ERR_HOST for a name that does
+ * not exist, ERR_TEMP for refused, unreachable or timed out (the proxy
+ * too, and the proxy's failures that may pass), ERR_PERM for the proxy's
+ * lasting refusals, ERR_PROTO for a proxy that does not speak SOCKS5,
+ * ERR_CONFIG for a socket path or host name too long.
  */
 int	 conn_open(struct conn **, const struct conn_params *, struct err *);
 /*

@@ -231,6 +231,8 @@ post(const struct oauth_client *cl, const char *url, const struct buf *form,
 	memset(&cp, 0, sizeof(cp));
 	cp.host = u.host;
 	cp.port = u.port;
+	cp.proxy_host = cl->proxy_host;
+	cp.proxy_port = cl->proxy_port;
 	cp.timeout_ms = cl->timeout_ms;
 	cp.session_ms = cl->timeout_ms;
 	memset(&tls, 0, sizeof(tls));

@@ -11,7 +11,8 @@
  * device authorization (RFC 8628), authorization code with PKCE (RFC 7636)
  * and client credentials.  The endpoint always gets TLS 1.2 or later with
  * its certificate and host name checked against the system store (or
- * trust_file); nothing of the mail account's TLS settings applies.  The
+ * trust_file); nothing of the mail account's TLS settings applies.  It is
+ * reached through the account's proxy, if any, as the mail server is.  The
  * answer is bounded in size and time and redirects are never followed.
  * Tokens are secrets: they never reach an error message.
  */
@@ -19,6 +20,9 @@ struct oauth_client {
 	const char	*client_id;
 	const char	*client_secret;	/* NULL: a public client */
 	const char	*trust_file;	/* NULL: the system store */
+	const char	*proxy_host;	/* the mail account's SOCKS5 proxy,
+					   or NULL */
+	int		 proxy_port;
 	int		 timeout_ms;	/* the whole exchange */
 };
 

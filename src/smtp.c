@@ -517,11 +517,19 @@ static int
 session_open(struct smtp_session *s, struct err *e)
 {
 	const struct smtp_params *p = s->p;
-	struct conn_params	 cp = { p->host, p->port, p->source_ip,
-	    p->timeout_ms, p->session_ms };
+	struct conn_params	 cp = { .host = p->host, .port = p->port,
+	    .source_ip = p->source_ip, .socket_path = p->socket_path,
+	    .proxy_host = p->proxy_host, .proxy_port = p->proxy_port,
+	    .timeout_ms = p->timeout_ms, .session_ms = p->session_ms };
 	struct reply		 r;
+	char			 via[320];
 
 	set_state(s, S_CONNECT);
+	if (p->proxy_host != NULL && p->socket_path == NULL) {
+		snprintf(via, sizeof(via), "through the SOCKS5 proxy %s:%d",
+		    p->proxy_host, p->proxy_port);
+		trace(s, "---", via);
+	}
 	if (conn_open(&s->c, &cp, e) == -1)
 		return -1;
 	if (p->tls && !p->starttls) {
@@ -1074,6 +1082,7 @@ smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
 	struct smtp_session	*s = xcalloc(1, sizeof(*s));
 	struct smtp_result	 res;
 	struct tls_info		 ti;
+	char			 via[320];
 	int			 rv;
 
 	memset(&res, 0, sizeof(res));
@@ -1081,8 +1090,20 @@ smtp_serverinfo(const struct smtp_params *p, FILE *out, struct err *e)
 	s->res = &res;
 	rv = session_open(s, e);
 	if (rv == 0) {
-		fprintf(out, "SMTP server at %s, port %d:\n    %s\n", p->host,
-		    p->port, s->greeting);
+		if (p->socket_path != NULL)
+			fprintf(out, "%s server at socket %s:\n    %s\n",
+			    p->lmtp ? "LMTP" : "SMTP", p->socket_path,
+			    s->greeting);
+		else {
+			via[0] = '\0';
+			if (p->proxy_host != NULL)
+				snprintf(via, sizeof(via), ", through the "
+				    "SOCKS5 proxy %s:%d", p->proxy_host,
+				    p->proxy_port);
+			fprintf(out, "%s server at %s, port %d%s:\n    %s\n",
+			    p->lmtp ? "LMTP" : "SMTP", p->host, p->port, via,
+			    s->greeting);
+		}
 		conn_tls_info(s->c, &ti, 1);
 		if (conn_is_tls(s->c)) {
 			fprintf(out, "TLS:\n    %-12s %s\n    %-12s %s\n",

@@ -25,6 +25,9 @@ struct smtp_params {
 	const char		*host;
 	int			 port;
 	const char		*source_ip;
+	const char		*socket_path;	/* Unix socket, or NULL */
+	const char		*proxy_host;	/* SOCKS5 proxy, or NULL */
+	int			 proxy_port;
 	int			 timeout_ms;
 	int			 session_ms;	/* the whole session; 0: none */
 	int			 data_timeout_ms; /* the reply to the data */

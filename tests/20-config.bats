@@ -106,10 +106,10 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 }
 
 @test "recognised msmtp commands that outbox lacks are errors, not ignored" {
-	printf 'account a\nhost h\nproxy_host 127.0.0.1\n' | rc
+	printf 'account a\nhost h\nauth ntlm\n' | rc
 	run --separate-stderr "$OUTBOX" -C "$RC" -P
 	assert_equal "$status" 78
-	assert_regex "$stderr" ":3: proxy_host: SOCKS proxies are not supported"
+	assert_regex "$stderr" ":3: auth ntlm is not supported"
 	printf 'account a\nhost h\nprotocol smtps\n' | rc
 	bad 3 "invalid value 'smtps' for protocol"
 }

@@ -109,3 +109,75 @@ box() {	# box USER: the newest message in USER's Maildir
 	assert_regex "$stderr" 'LHLO localhost: 500 5\.5\.1 unknown command'
 	fault_wait
 }
+
+@test "socket: a message reaches Dovecot over its LMTP Unix socket, not the host and port" {
+	# host and port lead nowhere: only the socket can deliver it.
+	printf 'account default\nhost 127.0.0.1\nport 1\nsocket %s\nprotocol lmtp\nfrom a@example.org\ntimeout 5\nqueue off\n' \
+		"$LMTP_SOCKET" >"$RC"
+	printf 'From: a@example.org\nDate: Mon, 7 Dec 2026 10:00:00 +0000\nSubject: over the socket\nMessage-ID: <s1@example.org>\n\nvia a unix socket\n.\n..\n' >"$BATS_TEST_TMPDIR/m"
+	run --separate-stderr "$OUTBOX" -C "$RC" -i bob@example.org <"$BATS_TEST_TMPDIR/m"
+	assert_success
+	f=$(box bob)
+	[[ -n $f ]]
+	# Byte for byte, once Dovecot's own header lines are taken off.
+	sed '/^Return-Path:/d; /^Delivered-To:/d; /^Received:/,/^[^ \t]/{/^Received:/d; /^[ \t]/d}' "$f" >"$BATS_TEST_TMPDIR/got"
+	cmp "$BATS_TEST_TMPDIR/m" "$BATS_TEST_TMPDIR/got"
+	[[ -z $(box carol) ]]
+}
+
+@test "--socket with --protocol=lmtp and no host or config: msmtp's command-line style" {
+	run --separate-stderr "$OUTBOX" -C /dev/null --socket="$LMTP_SOCKET" --protocol=lmtp \
+		--from=a@example.org bob@example.org < <(printf 'Subject: cmdline socket\n\nhello\n')
+	assert_success
+	f=$(box bob)
+	[[ -n $f ]]
+	grep -q '^Subject: cmdline socket$' "$f"
+}
+
+@test "socket: -v shows the LMTP dialogue over the socket, in plaintext by default" {
+	printf 'account default\nsocket %s\nprotocol lmtp\nfrom a@example.org\n' "$LMTP_SOCKET" >"$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_output --regexp 'socket +=.*run/lmtp'
+	assert_output --regexp 'tls += off +\(default\)'
+	run "$OUTBOX" -C "$RC" -S
+	assert_success
+	assert_line "LMTP server at socket $LMTP_SOCKET:"
+	assert_line 'TLS: not used'
+	run --separate-stderr "$OUTBOX" -C "$RC" -v bob@example.org < <(printf 'Subject: v\n\nx\n')
+	assert_success
+	assert_regex "$stderr" '--> LHLO '
+	assert_regex "$stderr" '<-- 250 2\.0\.0 <bob@example\.org> .*Saved'
+}
+
+@test "socket: a socket that is not there is a temporary failure (exit 75), named in the error" {
+	printf 'account default\nsocket %s\nprotocol lmtp\nfrom a@example.org\nqueue off\n' \
+		"$BATS_TEST_TMPDIR/no-such-socket" >"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 75
+	assert_regex "$stderr" "cannot connect to socket $BATS_TEST_TMPDIR/no-such-socket: No such file or directory"
+	[[ -z $(box bob) ]]
+}
+
+@test "socket: with the queue on, a missing socket keeps the message for later" {
+	printf 'account default\nsocket %s\nprotocol lmtp\nfrom a@example.org\n' \
+		"$BATS_TEST_TMPDIR/later-socket" >"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: later\n\nx\n')
+	assert_success
+	assert_regex "$stderr" 'queued as'
+	# The socket appears: the queue run delivers.
+	ln -s "$LMTP_SOCKET" "$BATS_TEST_TMPDIR/later-socket"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_success
+	f=$(box bob)
+	[[ -n $f ]]
+	grep -q '^Subject: later$' "$f"
+}
+
+@test "socket: a path longer than a Unix socket address takes is a config error" {
+	long=$BATS_TEST_TMPDIR/$(printf 'x%.0s' {1..120})
+	printf 'account default\nsocket %s\nprotocol lmtp\nfrom a@example.org\nqueue off\n' "$long" >"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org < <(printf 'Subject: x\n\nx\n')
+	assert_equal "$status" 78
+	assert_regex "$stderr" 'the path is longer than 107 bytes'
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/lib/lmtp.sh -- a private Dovecot LMTP server on 127.0.0.1.
 #
-#   lmtp.sh start DIR    start it; writes DIR/lmtp.env (LMTP_PORT, LMTP_MAILDIR)
+#   lmtp.sh start DIR    start it; writes DIR/lmtp.env (LMTP_PORT, LMTP_SOCKET,
+#                        LMTP_MAILDIR)
 #   lmtp.sh stop DIR     stop it (safe to call twice)
 #
+# It listens on 127.0.0.1:LMTP_PORT and on the Unix socket LMTP_SOCKET.
 # Users bob and carol (any domain) get mail in DIR/mail/USER/Maildir, as
 # uid 65534; any other recipient is refused at RCPT (550 5.1.1).  carol's
 # quota is 1 kB, so a larger message is refused for her after the data
@@ -88,13 +90,17 @@ start() {
 			    address = 127.0.0.1
 			    port = $port
 			  }
+			  unix_listener lmtp {
+			    mode = 0666
+			  }
 			}
 		EOF
 		if dovecot -c "$dir/dovecot.conf" </dev/null >>"$dir/log/start.log" 2>&1; then
 			for _ in $(seq 100); do
-				if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-					printf 'export LMTP_PORT=%s\nexport LMTP_MAILDIR=%s\nexport LMTP_DIR=%s\n' \
-						"$port" "$dir/mail" "$dir" >"$dir/lmtp.env"
+				if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+					[[ -S $dir/run/lmtp ]]; then
+					printf 'export LMTP_PORT=%s\nexport LMTP_SOCKET=%s\nexport LMTP_MAILDIR=%s\nexport LMTP_DIR=%s\n' \
+						"$port" "$dir/run/lmtp" "$dir/mail" "$dir" >"$dir/lmtp.env"
 					return 0
 				fi
 				sleep 0.05
