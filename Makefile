@@ -48,12 +48,12 @@ override LDFLAGS	+= -fsanitize=address,undefined
 endif
 
 SRCS	= src/addr.c src/aliases.c src/backoff.c src/config.c src/conn.c \
-	  src/deliver.c src/desktop.c src/dsn.c src/envelope.c src/err.c src/json.c src/log.c \
+	  src/deliver.c src/desktop.c src/dsn.c src/envelope.c src/err.c src/json.c src/linger.c src/log.c \
 	  src/message.c src/oauth.c src/queue.c src/sasl.c src/secret.c \
 	  src/smtp.c src/socks.c src/tokcache.c src/util.c
 CMDS	= cmd/outbox.c cmd/options.c cmd/account.c cmd/send.c cmd/queue.c \
 	  cmd/bs.c cmd/password.c cmd/check.c cmd/configure.c cmd/authorize.c \
-	  cmd/retrier.c
+	  cmd/retrier.c cmd/linger.c
 OBJS	= $(SRCS:.c=.o) $(CMDS:.c=.o)
 HDRS	= $(wildcard src/*.h cmd/*.h)
 

@@ -243,6 +243,17 @@ front_open(void *arg, struct smtp_result *res, struct err *e)
 	struct front_session	*fs = arg;
 	struct smtp_session	*ss;
 
+	if ((ss = front_linger_open(fs)) != NULL)
+		return ss;
+	return front_open_own(fs, res, e);
+}
+
+struct smtp_session *
+front_open_own(struct front_session *fs, struct smtp_result *res,
+    struct err *e)
+{
+	struct smtp_session	*ss;
+
 	front_smtp_params(fs->r, &fs->p);
 	secret_free(fs->pw);
 	fs->pw = NULL;
@@ -266,6 +277,9 @@ front_session_end(struct front_session *fs)
 {
 	secret_free(fs->pw);
 	fs->pw = NULL;
+	if (fs->holder_open)
+		close(fs->holder_fd);
+	fs->holder_open = 0;
 }
 
 void

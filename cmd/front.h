@@ -103,7 +103,31 @@ struct front_session {
 	char			*pw;
 	struct sasl_keep	 keep;
 	int			 key_refused;	/* a kept SCRAM key was refused */
+	/* A shared session (cmd/linger.c): the holder, or our own fallback. */
+	char			 lpath[128];	/* the holder's socket, or "" */
+	int			 holder_fd;	/* when holder_open */
+	int			 holder_open;
+	int			 shared;	/* messages sent through it */
+	struct smtp_session	*own;		/* ours, after a fallback */
 };
+/*
+ * The shared session for fs's account when a holder keeps one (see
+ * src/linger.h): a session whose messages go through it, falling back to
+ * a session of our own; NULL when there is none.
+ */
+struct smtp_session *front_linger_open(struct front_session *);
+/*
+ * After the last message of a run: hand session s, if it is ours and can
+ * carry more, to a new holder for the account's linger time.  1 when
+ * handed off (s is gone), else 0 (close it as usual).
+ */
+int	 front_linger_keep(struct front_session *, struct smtp_session *,
+	    const struct smtp_result *);
+/* Are shared sessions on for the current account (linger > 0)? */
+int	 front_linger_wanted(const struct run *);
+/* The session of our own that fs opens (password, connect, AUTH). */
+struct smtp_session *front_open_own(struct front_session *,
+	    struct smtp_result *, struct err *);
 /*
  * SCRAM's salted password kept beside a keyring password, for fs's
  * sessions; NULL when the password comes from elsewhere (nothing kept).

@@ -60,6 +60,7 @@ static const struct {
 	{ "queue-warn",			"queue_warn",		1 },
 	{ "all-or-nothing",		"all_or_nothing",	2 },
 	{ "desktop-notify",		"desktop_notify",	2 },
+	{ "linger",			"linger",		1 },
 };
 
 #define NSETTERS	(sizeof(setters) / sizeof(setters[0]))
@@ -428,7 +429,7 @@ usage_print(FILE *fp)
 "  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
-"  --desktop-notify\n"
+"  --desktop-notify --linger\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
 "  -q; ignored: -oX -A -G -h -m -n -U -c\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"

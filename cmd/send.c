@@ -403,7 +403,8 @@ submit(struct submission *s, struct err *e)
 	dp.report = tell;
 	dp.report_arg = s;
 	deliver_begin(&d, &dp, s->queued ? &s->q : NULL, NULL);
-	deliver_entry(&d, &s->qe, !more, &o);
+	/* With shared sessions, no QUIT with the data: a holder goes on. */
+	deliver_entry(&d, &s->qe, !more && !front_linger_wanted(s->r), &o);
 	deliver_verdict(&d, &s->qe, &o, e);
 	/* A bounce (queue always: the caller heard 0) goes out now too. */
 	if ((more && o.fate == FATE_DELIVERED && d.s != NULL) ||
@@ -418,6 +419,10 @@ submit(struct submission *s, struct err *e)
 		dp.report = flush_report;
 		dp.report_arg = s->r;
 		deliver_queue(&d, &f);
+	}
+	if (o.fate == FATE_DELIVERED && front_linger_keep(&s->fs, d.s, &d.res)) {
+		smtp_abandon(d.s);
+		d.s = NULL;
 	}
 	deliver_end(&d);
 	front_session_end(&s->fs);

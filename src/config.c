@@ -95,6 +95,7 @@ static const struct cfrow {
 	{ "aliases",		CF_ALIASES,		T_PATH, NULL },
 	{ "all_or_nothing",	CF_ALL_OR_NOTHING,	T_BOOL, NULL },
 	{ "desktop_notify",	CF_DESKTOP_NOTIFY,	T_BOOL, NULL },
+	{ "linger",		CF_LINGER,		T_DURATION, NULL },
 	{ "oauth_token_url",	CF_OAUTH_TOKEN_URL,	T_STR, NULL },
 	{ "oauth_client_id",	CF_OAUTH_CLIENT_ID,	T_STR, NULL },
 	{ "oauth_client_secret", CF_OAUTH_CLIENT_SECRET, T_SECRET, NULL },
@@ -404,7 +405,7 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 
 			/* A retry every 0 s would spin. */
 			if (d != NULL && r->type == T_DURATION &&
-			    strtoll(d, NULL, 10) == 0) {
+			    r->key != CF_LINGER && strtoll(d, NULL, 10) == 0) {
 				free(d);
 				err_set(e, ERR_CONFIG, "%s: the time must be "
 				    "more than 0%s", r->name, r->key ==
@@ -1009,6 +1010,23 @@ config_init(struct config *cfg)
 }
 
 void
+config_wipe_secrets(struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nacct; i++) {
+		struct account *a = cfg->acct[i];
+
+		if (a->val[CF_PASSWORD] != NULL)
+			explicit_bzero(a->val[CF_PASSWORD],
+			    strlen(a->val[CF_PASSWORD]));
+		if (a->val[CF_OAUTH_CLIENT_SECRET] != NULL)
+			explicit_bzero(a->val[CF_OAUTH_CLIENT_SECRET],
+			    strlen(a->val[CF_OAUTH_CLIENT_SECRET]));
+	}
+}
+
+void
 config_free(struct config *cfg)
 {
 	size_t	i;
@@ -1189,6 +1207,7 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_QUEUE_RETRY_MAX, "4h");
 	set_default(a, CF_QUEUE_WARN, "4h");
 	set_default(a, CF_DESKTOP_NOTIFY, "on");
+	set_default(a, CF_LINGER, "5s");
 	if (strcmp(a->val[CF_AUTH], "off") != 0 && a->val[CF_USER] == NULL &&
 	    strcmp(a->val[CF_AUTH], "external") != 0)
 		return err_set(e, ERR_CONFIG, "account %s: auth is on but no "

@@ -22,7 +22,7 @@ enum cfkey {
 	CF_REMOVE_BCC_HEADERS, CF_UNDISCLOSED_RECIPIENTS,
 	CF_LOGFILE, CF_LOGFILE_TIME_FORMAT, CF_SYSLOG, CF_ALIASES,
 	CF_QUEUE, CF_QUEUE_LIFETIME, CF_QUEUE_RETRY, CF_QUEUE_RETRY_MAX,
-	CF_QUEUE_WARN, CF_ALL_OR_NOTHING, CF_DESKTOP_NOTIFY,
+	CF_QUEUE_WARN, CF_ALL_OR_NOTHING, CF_DESKTOP_NOTIFY, CF_LINGER,
 	CF_OAUTH_TOKEN_URL, CF_OAUTH_CLIENT_ID, CF_OAUTH_CLIENT_SECRET,
 	CF_OAUTH_TLS_TRUST_FILE, CF_OAUTH_PROVIDER, CF_OAUTH_TENANT,
 	CF_OAUTH_AUTH_URL, CF_OAUTH_DEVICE_URL, CF_OAUTH_SCOPE, CF_OAUTH_FLOW,
@@ -80,6 +80,8 @@ void	 config_init(struct config *);
 int	 config_parse_file(struct config *, const char *path, int system,
 	    struct err *);
 void	 config_free(struct config *);
+/* Overwrite the secrets the accounts hold (a holder keeps none). */
+void	 config_wipe_secrets(struct config *);
 
 /* The account called name, or NULL. */
 struct account *config_find(const struct config *, const char *name);

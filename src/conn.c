@@ -1093,6 +1093,30 @@ conn_close(struct conn *c)
 	free(c);
 }
 
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
+void
+conn_abandon(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	/* Another process carries on with the session: nothing goes out. */
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
+	if (c->cred != NULL)
+		gnutls_certificate_free_credentials(c->cred);
+	close(c->fd);
+	free(c->cache_file);
+	free(c->policy);
+	explicit_bzero(c->wbuf, WBUFSZ);
+	free(c->wbuf);
+	free(c);
+}
+
 const char *
 conn_tls_version(void)
 {

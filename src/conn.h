@@ -110,6 +110,10 @@ char	*conn_channel_binding(const struct conn *, const char **name);
 /* Count of times outbox waited for the server (for -v and benchmarks). */
 int	 conn_waits(const struct conn *);
 void	 conn_close(struct conn *);
+/* The socket, for a holder of a shared session to keep open. */
+int	 conn_fd(const struct conn *);
+/* Free without a word to the peer: a forked copy carries the session on. */
+void	 conn_abandon(struct conn *);
 
 /* Version of the TLS library, for --version. */
 const char *conn_tls_version(void);

@@ -35,6 +35,9 @@ struct smtp_session {
 	char				 greeting[REPLY_TEXT_MAX];
 	char				 cmd[600];	/* for error messages */
 	struct smtp_result		*res;
+	struct smtp_remote		 remote;	/* carried elsewhere */
+	void				(*data_hook)(void *);
+	void				*data_hook_arg;
 };
 
 static void
@@ -794,6 +797,8 @@ final_reply(struct smtp_session *s, struct txn *t, struct err *e)
 static int
 send_body(struct smtp_session *s, struct txn *t, int chunked, struct err *e)
 {
+	if (s->data_hook != NULL)
+		s->data_hook(s->data_hook_arg);
 	set_state(s, S_BODY);
 	stage(s, STAGE_DATA);
 	trace(s, "-->", "[message data]");
@@ -976,6 +981,43 @@ smtp_open(const struct smtp_params *p, struct smtp_result *res, struct err *e)
 	return s;
 }
 
+struct smtp_session *
+smtp_remote_session(const struct smtp_remote *r)
+{
+	struct smtp_session	*s = xcalloc(1, sizeof(*s));
+
+	s->remote = *r;
+	return s;
+}
+
+int
+smtp_is_remote(const struct smtp_session *s)
+{
+	return s != NULL && s->remote.transaction != NULL;
+}
+
+void
+smtp_set_data_hook(struct smtp_session *s, void (*hook)(void *), void *arg)
+{
+	s->data_hook = hook;
+	s->data_hook_arg = arg;
+}
+
+int
+smtp_fd(const struct smtp_session *s)
+{
+	return s->c != NULL ? conn_fd(s->c) : -1;
+}
+
+void
+smtp_abandon(struct smtp_session *s)
+{
+	if (s == NULL)
+		return;
+	conn_abandon(s->c);
+	free(s);
+}
+
 int
 smtp_transaction(struct smtp_session *s, struct envelope *env, struct msg *m,
     int last, struct smtp_result *res, struct err *e)
@@ -984,6 +1026,10 @@ smtp_transaction(struct smtp_session *s, struct envelope *env, struct msg *m,
 	struct txn		 t;
 	size_t			 i;
 	int			 rv;
+
+	if (s->remote.transaction != NULL)
+		return s->remote.transaction(s->remote.arg, env, m, last, res,
+		    e);
 
 	if (res != first) {
 		memcpy(res->mech, first->mech, sizeof(res->mech));
@@ -1012,6 +1058,8 @@ smtp_transaction(struct smtp_session *s, struct envelope *env, struct msg *m,
 int
 smtp_reusable(const struct smtp_session *s)
 {
+	if (s != NULL && s->remote.transaction != NULL)
+		return s->remote.reusable(s->remote.arg);
 	return s != NULL && !s->broken && !s->quit_sent;
 }
 
@@ -1022,6 +1070,11 @@ smtp_close(struct smtp_session *s, struct smtp_result *res)
 
 	if (s == NULL)
 		return;
+	if (s->remote.transaction != NULL) {
+		s->remote.close(s->remote.arg, res);
+		free(s);
+		return;
+	}
 	if (s->c != NULL) {
 		if (!s->quit_sent && s->state >= S_GREETING) {
 			set_state(s, S_QUIT);

@@ -136,6 +136,27 @@ int	 smtp_mail_cmd(const struct caps *, const struct envelope *,
 	    const struct msg *, char *, size_t, struct err *);
 void	 smtp_rcpt_cmd(const struct caps *, const struct envelope *,
 	    const struct rcpt *, char *, size_t);
+/*
+ * A session carried by another process (the holder of a shared session,
+ * see linger.h): smtp_transaction, smtp_reusable and smtp_close go to
+ * these functions, with arg.
+ */
+struct smtp_remote {
+	int	(*transaction)(void *arg, struct envelope *, struct msg *,
+		    int last, struct smtp_result *, struct err *);
+	int	(*reusable)(void *arg);
+	void	(*close)(void *arg, struct smtp_result *);
+	void	*arg;
+};
+struct smtp_session *smtp_remote_session(const struct smtp_remote *);
+int	 smtp_is_remote(const struct smtp_session *);
+/* Call hook(arg) just before the message data begins to go out. */
+void	 smtp_set_data_hook(struct smtp_session *, void (*hook)(void *),
+	    void *arg);
+/* The session's socket; -1 for a remote one. */
+int	 smtp_fd(const struct smtp_session *);
+/* Free without a word to the server: a forked copy carries it on. */
+void	 smtp_abandon(struct smtp_session *);
 /* Can the session carry another message? */
 int	 smtp_reusable(const struct smtp_session *);
 /* QUIT (unless sent already) and close; NULL is fine. */
