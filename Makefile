@@ -156,7 +156,7 @@ FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 300
 FUZZ_DIR	 = tests/fuzz
 FUZZ_BUILD	 = $(FUZZ_DIR)/build
-FUZZ_TARGETS	 = reply config message addr oauth socks
+FUZZ_TARGETS	 = reply config message addr oauth socks linger
 FUZZ_CFLAGS	 = -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 		   -Isrc $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
 		   -fsanitize=fuzzer-no-link,address,undefined \

@@ -5,7 +5,7 @@
 #
 #   BENCH_QUICK=1     fewer runs, under a minute
 #   BENCH_DELAY=MS    one-way delay of the round-trip proxy (default 25)
-#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5,6,7,8)
+#   BENCH_FIGURES=1,3 only these figures (default 1,2,3,4,5,6,7,8,9)
 #   BENCH_KEEP=DIR    keep the rtproxy traces and callgrind files in DIR
 #   BENCH_WHATIF='--auth=plain; --queue=off; XDG_CACHE_HOME=@fresh'
 #                     outbox variants measured too (figures 1-3), ';'
@@ -73,7 +73,7 @@ echo "bench: starting the test bed (Postfix + Dovecot) in $work/mta" >&2
 bash "$top/tests/lib/mta.sh" start "$work/mta" >/dev/null ||
     die "the test bed did not start; see $work/mta/log/start.log"
 
-figures=${BENCH_FIGURES:-1,2,3,4,5,6,7,8}
+figures=${BENCH_FIGURES:-1,2,3,4,5,6,7,8,9}
 args=(--work "$work" --mta "$work/mta" --outbox "$OUTBOX" --msmtp "$MSMTP"
     --delay "${BENCH_DELAY:-25}" --figures "$figures")
 # Figure 7 takes the password from a keyring (tests/lib/keyring.sh).

@@ -128,7 +128,7 @@ _outbox()
 		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
 		    --queue-lifetime= --queue-retry= --queue-retry-max= --queue-warn=
-		    --all-or-nothing --desktop-notify --store-password
+		    --all-or-nothing --desktop-notify --linger= --store-password
 		    --forget-password --authorize' \
 		    -- "$cur"))
 		[[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null

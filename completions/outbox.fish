@@ -115,6 +115,7 @@ complete -c outbox -l queue-retry-max -x -d 'Longest wait between two attempts'
 complete -c outbox -l queue-warn -x -a 'off 1h 4h 1d' -d 'When the sender is told a message is delayed'
 complete -c outbox -l all-or-nothing -f -a $onoff -d 'Send nothing unless every recipient is accepted'
 complete -c outbox -l desktop-notify -f -a $onoff -d 'Desktop notices of queued, delayed and given up mail'
+complete -c outbox -l linger -x -d 'Keep the session open for the next message'
 
 # The queue.
 complete -c outbox -s q -l flush -f -d 'Send what is queued now'

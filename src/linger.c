@@ -579,6 +579,8 @@ holder_main(struct smtp_session *s, const struct smtp_result *res0,
 		dup2(null, STDERR_FILENO);
 	}
 	close_all_but(sfd, ready);
+	if (chdir("/") == -1)
+		_exit(0);
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lockfd == -1 || flock(lockfd, LOCK_EX | LOCK_NB) == -1)
