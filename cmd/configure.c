@@ -116,6 +116,64 @@ print_template(const char *addr, const char *domain)
 	printf("tls on\nauth on\nuser %s\nfrom %s\n", addr, addr);
 }
 
+/* Is host the domain itself or a name under it? */
+static int
+in_domain(const char *host, const char *domain)
+{
+	size_t	h = strlen(host), d = strlen(domain);
+
+	if (h > 0 && host[h - 1] == '.')	/* the root: "mx.example.org." */
+		h--;
+	if (h == d)
+		return strncasecmp(host, domain, d) == 0;
+	return h > d && host[h - d - 1] == '.' &&
+	    strncasecmp(host + h - d, domain, d) == 0;
+}
+
+/* Ask on the terminal; 1 for yes.  No terminal: no. */
+static int
+ask_yes(const char *question)
+{
+	char	answer[16];
+	FILE	*tty;
+	int	 yes;
+
+	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
+		return 0;
+	fprintf(tty, "%s [y/N] ", question);
+	fflush(tty);
+	yes = fgets(answer, sizeof(answer), tty) != NULL &&
+	    (answer[0] == 'y' || answer[0] == 'Y');
+	fclose(tty);
+	return yes;
+}
+
+/*
+ * DNS is not authenticated: an SRV target outside the address's domain
+ * could be anyone's (RFC 6186, section 6).  Take it only when the user
+ * says so, on the terminal or with --trust-srv.
+ */
+static int
+srv_trusted(const struct run *r, const char *domain, const struct srv *s,
+    struct err *e)
+{
+	char	q[NS_MAXDNAME * 2 + 200];
+
+	if (in_domain(s->host, domain) || r->o->trust_srv)
+		return 0;
+	say_notice(r, "the DNS record for %s names the server %s, which is "
+	    "outside %s", domain, s->host, domain);
+	say_notice(r, "DNS answers are not authenticated: a forged one would "
+	    "send your password to someone else's server");
+	snprintf(q, sizeof(q), "Is %s the right server for %s?", s->host,
+	    domain);
+	if (ask_yes(q))
+		return 0;
+	return err_set(e, ERR_HOST, "%s is outside %s: not used; if your "
+	    "provider says it is right, run again with --trust-srv",
+	    s->host, domain);
+}
+
 /* Connect, secure and show what the server offers, as -S does. */
 static int
 probe(struct run *r, const char *acct, const struct srv *s, int implicit,
@@ -206,6 +264,8 @@ mode_configure(struct run *r, struct err *e)
 		    domain);
 		return -1;
 	}
+	if (srv_trusted(r, domain, &s, e) == -1)
+		return -1;
 	printf("# %s: found by DNS (%s)\n", domain, name);
 	if (probe(r, domain, &s, implicit, e) == -1) {
 		print_block(domain, addr, &s, implicit);

@@ -69,7 +69,7 @@ static const struct {
 enum {
 	OPT_VERSION = 900, OPT_HELP, OPT_READ_ENV_FROM, OPT_FLUSH, OPT_DROP,
 	OPT_STORE_PW, OPT_AUTHORIZE, OPT_FORGET_PW, OPT_CHECK_CONFIG, OPT_DRY_RUN, OPT_ERRORS,
-	OPT_CONFIGURE,
+	OPT_CONFIGURE, OPT_TRUST_SRV,
 };
 
 static void
@@ -105,6 +105,7 @@ long_options(void)
 		{ "check-config",	no_argument,	   NULL, OPT_CHECK_CONFIG },
 		{ "dry-run",		no_argument,	   NULL, OPT_DRY_RUN },
 		{ "configure",		required_argument, NULL, OPT_CONFIGURE },
+		{ "trust-srv",		no_argument,	   NULL, OPT_TRUST_SRV },
 		{ "errors",		required_argument, NULL, OPT_ERRORS },
 	};
 	size_t		 nfixed = sizeof(fixed) / sizeof(fixed[0]), i;
@@ -300,6 +301,9 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 		o->mode = MODE_CONFIGURE;
 		o->configure = optarg;
 		return 0;
+	case OPT_TRUST_SRV:
+		o->trust_srv = 1;
+		return 0;
 	case OPT_ERRORS:
 		if (strcmp(optarg, "machine") != 0 && strcmp(optarg, "human"))
 			return err_set(e, ERR_USAGE, "--errors: expected machine "
@@ -407,6 +411,8 @@ usage_print(FILE *fp)
 "                            exact data that would be sent; send nothing\n"
 "      --check-config        report every problem in the config\n"
 "      --configure=ADDRESS   find the server by DNS, print an account\n"
+"      --trust-srv           with --configure: take a server outside the\n"
+"                            address's domain without asking\n"
 "      --errors=machine      errors as one key=value line each\n"
 "  -S, --serverinfo          show what the server offers\n"
 "  -q, --flush               send what is queued now (-qI ID, -qR ACCOUNT)\n"

@@ -48,6 +48,7 @@ struct opts {
 	int		 flush_due;	/* -q15m: only what is due */
 	int		 dry_run;	/* --dry-run */
 	const char	*configure;	/* --configure ADDRESS */
+	int		 trust_srv;	/* --trust-srv */
 	int		 machine_errors; /* --errors=machine */
 	struct override	*ov;
 	size_t		 nov;

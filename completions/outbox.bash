@@ -117,7 +117,7 @@ _outbox()
 		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -qH -qU -X -oi -o -A -c -G -h -L
 		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
 		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
-		    --dsn-return= --pretend --check-config --configure= --dry-run --errors= --serverinfo --version --help --host=
+		    --dsn-return= --pretend --check-config --configure= --trust-srv --dry-run --errors= --serverinfo --version --help --host=
 		    --port= --timeout= --session-timeout= --protocol= --domain= --auth --user=
 		    --passwordeval= --tls --tls-starttls --tls-trust-file=
 		    --tls-crl-file= --tls-fingerprint= --tls-key-file=

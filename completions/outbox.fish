@@ -62,6 +62,7 @@ complete -c outbox -l read-envelope-from -d 'Take the envelope sender from From:
 complete -c outbox -s P -l pretend -d 'Show the account as resolved, send nothing'
 complete -c outbox -l check-config -d 'Report every problem in the config'
 complete -c outbox -l configure -x -d 'Find the server by DNS for an address'
+complete -c outbox -l trust-srv -d 'With --configure, take a server outside the domain'
 complete -c outbox -l dry-run -d 'Show the envelope and data, send nothing'
 complete -c outbox -l errors -x -a 'machine human' -d 'Error format'
 complete -c outbox -s S -l serverinfo -d 'Show what the server offers'

@@ -28,7 +28,7 @@ dns_start() {	# dns_start --srv NAME=PRIO:WEIGHT:PORT:TARGET ...
 @test "_submissions (implicit TLS) is preferred, probed, and printed ready to use" {
 	dns_start --srv "_submissions._tcp.example.org=0:1:$SMTPS_PORT:localhost" \
 		--srv "_submission._tcp.example.org=0:1:$SUBMISSION_PORT:localhost"
-	run --separate-stderr "$OUTBOX" --configure=alice@example.org --tls-trust-file="$MTA_CA"
+	run --separate-stderr "$OUTBOX" --configure=alice@example.org --trust-srv --tls-trust-file="$MTA_CA"
 	assert_success
 	assert_line '# example.org: found by DNS (_submissions._tcp.example.org)'
 	assert_line 'account example.org'
@@ -48,8 +48,9 @@ dns_start() {	# dns_start --srv NAME=PRIO:WEIGHT:PORT:TARGET ...
 }
 
 @test "only _submission: STARTTLS on that port" {
-	dns_start --srv "_submission._tcp.example.net=0:1:$SUBMISSION_PORT:localhost"
-	run --separate-stderr "$OUTBOX" --configure=bob@example.net --tls-trust-file="$MTA_CA"
+	# The target is the address's own domain: no question asked.
+	dns_start --srv "_submission._tcp.localhost=0:1:$SUBMISSION_PORT:localhost"
+	run --separate-stderr "$OUTBOX" --configure=bob@localhost --tls-trust-file="$MTA_CA"
 	assert_success
 	assert_line "port $SUBMISSION_PORT"
 	assert_line 'tls_starttls on'
@@ -65,8 +66,8 @@ dns_start() {	# dns_start --srv NAME=PRIO:WEIGHT:PORT:TARGET ...
 }
 
 @test "a server that fails the probe is named, the block still printed" {
-	dns_start --srv "_submissions._tcp.example.org=0:1:$SELFSIGNED_PORT:localhost"
-	run --separate-stderr "$OUTBOX" --configure=alice@example.org --tls-trust-file="$MTA_CA"
+	dns_start --srv "_submissions._tcp.localhost=0:1:$SELFSIGNED_PORT:localhost"
+	run --separate-stderr "$OUTBOX" --configure=alice@localhost --tls-trust-file="$MTA_CA"
 	assert_equal "$status" 76
 	assert_regex "$stderr" 'TLS certificate refused'
 	assert_line "port $SELFSIGNED_PORT"
@@ -75,4 +76,31 @@ dns_start() {	# dns_start --srv NAME=PRIO:WEIGHT:PORT:TARGET ...
 @test "not an address: 64" {
 	run --separate-stderr "$OUTBOX" --configure=nonsense
 	assert_equal "$status" 64
+}
+
+@test "an SRV target outside the address's domain is not used without asking (RFC 6186)" {
+	dns_start --srv "_submissions._tcp.example.org=0:1:$SMTPS_PORT:localhost"
+	mta_log_mark
+	run --separate-stderr "$OUTBOX" --configure=alice@example.org --tls-trust-file="$MTA_CA" </dev/null
+	assert_equal "$status" 68
+	assert_regex "$stderr" 'the DNS record for example.org names the server localhost, which is outside example.org'
+	assert_regex "$stderr" 'localhost is outside example.org: not used; if your provider says it is right, run again with --trust-srv'
+	refute_output --partial 'account example.org'
+	# Nothing was probed: no connection reached the server.
+	sleep 0.5
+	run mta_log_since_mark
+	refute_output --partial 'connect from'
+}
+
+@test "asked on the terminal: yes takes the server, no does not" {
+	dns_start --srv "_submissions._tcp.example.org=0:1:$SMTPS_PORT:localhost"
+	WITHTTY_PROMPT='[y/N]' run /usr/bin/python3 "$BATS_TEST_DIRNAME/lib/withtty.py" y \
+		"$OUTBOX" --configure=alice@example.org --tls-trust-file="$MTA_CA"
+	assert_success
+	assert_output --partial 'Is localhost the right server for example.org? [y/N]'
+	assert_output --partial "port $SMTPS_PORT"
+	WITHTTY_PROMPT='[y/N]' run /usr/bin/python3 "$BATS_TEST_DIRNAME/lib/withtty.py" n \
+		"$OUTBOX" --configure=alice@example.org --tls-trust-file="$MTA_CA"
+	assert_equal "$status" 68
+	refute_output --partial "port $SMTPS_PORT"
 }

@@ -2,7 +2,8 @@
 """withtty.py ANSWER CMD...: run CMD with a new controlling terminal while
 its stdin stays ours (the message); type ANSWER when it asks on the
 terminal.  Prints what CMD wrote to the terminal; exits with CMD's status.
-Used to test outbox's password prompt on /dev/tty."""
+Used to test outbox's password prompt on /dev/tty (WITHTTY_PROMPT: the
+text to wait for, "password" by default)."""
 import os
 import pty
 import select
@@ -27,7 +28,7 @@ while time.time() < deadline:
         if not chunk:
             break
         seen += chunk
-        if not sent and b"password" in seen:
+        if not sent and os.environ.get("WITHTTY_PROMPT", "password").encode() in seen:
             os.write(master, answer)
             sent = True
 if time.time() >= deadline:
