@@ -1,6 +1,7 @@
 #include <sys/prctl.h>
 
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,6 +187,12 @@ main(int argc, char *argv[])
 
 	/* No core dump may hold a password. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/*
+	 * Freed memory is overwritten at once, so that nothing of a password
+	 * or a message outlives its use (a shared session's holder is a
+	 * fork of this process).
+	 */
+	mallopt(M_PERTURB, 0xa5);
 	/* A peer that goes away is an error to report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&r, 0, sizeof(r));

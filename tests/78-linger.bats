@@ -235,8 +235,8 @@ except (BrokenPipeError, ConnectionResetError):
 	assert_regex "$stderr" 'sent over the shared session'
 }
 
-@test "the holder keeps no password" {
-	msg 1 | "$OUTBOX" -C "$RC" bob@example.org
+@test "the holder keeps no password and nothing of the message" {
+	printf 'Subject: memory\n\nzebra-secret-body-text\n' | "$OUTBOX" -C "$RC" bob@example.org
 	pid=$(pgrep -f -- "-C $RC" | head -1)
 	run /usr/bin/python3 -c '
 import re, sys
@@ -250,7 +250,8 @@ with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem
         a, b = int(m[1], 16), int(m[2], 16)
         try:
             mem.seek(a)
-            if b"wonder land-42" in mem.read(b - a):
+            data = mem.read(b - a)
+            if b"wonder land-42" in data or b"zebra-secret-body" in data:
                 found = True
         except OSError:
             pass
