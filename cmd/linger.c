@@ -175,5 +175,7 @@ front_linger_keep(struct front_session *fs, struct smtp_session *s,
 int
 front_linger_wanted(const struct run *r)
 {
-	return linger_ms(r) > 0;
+	char	path[128];
+
+	return linger_ms(r) > 0 && linger_path_of(r, path, sizeof(path)) == 0;
 }

@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	OUTBOX=${OUTBOX:-$BATS_TEST_DIRNAME/../outbox}
-	export HOME=$BATS_TEST_TMPDIR/home XDG_CONFIG_HOME= OUTBOX_SYSCONF=
+	export HOME=$BATS_TEST_TMPDIR/home XDG_CONFIG_HOME= OUTBOX_SYSCONF= OUTBOX_NO_RETRIER=1
 	mkdir -p "$HOME"
 	RC=$BATS_TEST_TMPDIR/rc
 }

@@ -22,6 +22,10 @@
 #   to the latest one.  Exit statuses: 0 ok, 1 an expectation failed, 2 bad
 #   script or usage, 124 hard timeout (--max-seconds, default 30), 143 killed.
 
+# No background retrier or shared-session holder unless a test asks for
+# one: the scripts expect each outbox to finish its own dialogue.
+export OUTBOX_NO_RETRIER=1
+
 FAULTSMTP_PY="${FAULTSMTP_PY:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/faultsmtp.py}"
 FAULT_N=0
 
