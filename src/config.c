@@ -137,6 +137,8 @@ struct parser {
 	int		 line;
 	int		 has_password;
 	int		 system;
+	uid_t		 owner;		/* of the file */
+	mode_t		 mode;
 };
 
 static const struct cfrow *
@@ -806,10 +808,33 @@ cmd_eval(struct parser *p, const char *arg, int depth, struct err *e)
 	return rv;
 }
 
+/*
+ * A file whose lines run commands (eval, passwordeval) must be the user's or
+ * root's, and writable by nobody else: whoever can write it runs commands as
+ * the user.  Checked before the command runs.
+ */
+static int
+check_runs_commands(const struct parser *p, const char *cmd, struct err *e)
+{
+	if (strcmp(cmd, "eval") != 0 && strcmp(cmd, "passwordeval") != 0)
+		return 0;
+	if (p->owner != geteuid() && p->owner != 0)
+		return err_set(e, ERR_CONFIG, "%s runs a command, but %s is "
+		    "owned by another user (uid %u)", cmd, p->file,
+		    (unsigned)p->owner);
+	if (p->mode & (S_IWGRP | S_IWOTH))
+		return err_set(e, ERR_CONFIG, "%s runs a command, but others "
+		    "can write %s; run: chmod go-w %s", cmd, p->file, p->file);
+	return 0;
+}
+
 static int
 do_command(struct parser *p, char *cmd, char *arg, int depth, struct err *e)
 {
 	struct origin	o = { p->file, p->line };
+
+	if (check_runs_commands(p, cmd, e) == -1)
+		return -1;
 
 	if (strcmp(cmd, "defaults") == 0) {
 		if (*arg != '\0')
@@ -918,6 +943,7 @@ config_parse_file(struct config *cfg, const char *path, int system,
     struct err *e)
 {
 	struct parser	 p;
+	struct stat	 st;
 	FILE		*fp;
 	char		 iobuf[BUFSIZ];	/* ours, to wipe: it may hold a password */
 	int		 rv;
@@ -925,8 +951,14 @@ config_parse_file(struct config *cfg, const char *path, int system,
 	if ((fp = fopen(path, "re")) == NULL)
 		return err_sys(e, ERR_CONFIG,
 		    "%s", path);
+	if (fstat(fileno(fp), &st) == -1) {
+		fclose(fp);
+		return err_sys(e, ERR_CONFIG, "%s", path);
+	}
 	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	memset(&p, 0, sizeof(p));
+	p.owner = st.st_uid;
+	p.mode = st.st_mode;
 	p.cfg = cfg;
 	p.file = intern_file(cfg, path);
 	p.defaults = parser_defaults(cfg);
