@@ -1,6 +1,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1105,12 +1109,28 @@ origin_str(const struct origin *o, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d", o->file, o->line);
 }
 
+/*
+ * Only addresses are loopback (127.0.0.0/8, ::1, as written or in brackets),
+ * and the name localhost: 127.mx.example.net is a name like any other.
+ */
 int
 host_is_loopback(const char *h)
 {
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-	    strcmp(h, "::1") == 0 || strcmp(h, "[::1]") == 0 ||
-	    strcmp(h, "localhost.localdomain") == 0;
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 v6[INET6_ADDRSTRLEN + 2];
+	size_t		 n = strlen(h);
+
+	if (strcasecmp(h, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && n < sizeof(v6) && h[0] == '[' && h[n - 1] == ']') {
+		memcpy(v6, h + 1, n - 2);
+		v6[n - 2] = '\0';
+		h = v6;
+	}
+	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 static void

@@ -248,6 +248,20 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_line --regexp '^    port += 25  \(default\)$'
 }
 
+@test "loopback is an address or localhost: a name that starts with 127. gets TLS" {
+	for h in 127.0.0.1 127.1.2.3 ::1 '[::1]' localhost LOCALHOST; do
+		printf 'account default\nhost %s\n' "$h" | rc
+		run "$OUTBOX" -C "$RC" -P
+		assert_line --regexp '^    tls += off  \(default\)$'
+	done
+	for h in 127.mx.example.net 127.0.0.1.example.net localhost.example.net \
+	    localhost.localdomain 128.0.0.1 ::2 ::ffff:10.0.0.1; do
+		printf 'account default\nhost %s\n' "$h" | rc
+		run "$OUTBOX" -C "$RC" -P
+		assert_line --regexp '^    tls += on  \(default\)$'
+	done
+}
+
 @test "old msmtp spellings still work" {
 	printf 'account default\nhost h\ntls_nocertcheck\nkeepbcc on\nadd_missing_date_header off\ntls_force_sslv3 off\n' | rc
 	run "$OUTBOX" -C "$RC" -P
