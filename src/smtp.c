@@ -199,8 +199,11 @@ caps_parse_line(struct caps *c, const char *t)
 
 		c->flags |= CAP_AUTH;
 		/* "AUTH=" is the old spelling; both may come. */
-		snprintf(c->auth + have, sizeof(c->auth) - have, "%s%s",
-		    have ? " " : "", t + 5);
+		if (have && have + 1 < sizeof(c->auth))
+			c->auth[have++] = ' ';
+		/* The list reaches the terminal in -S and in errors. */
+		sanitize(c->auth + have, sizeof(c->auth) - have, t + 5,
+		    strlen(t + 5));
 	}
 }
 

@@ -28,7 +28,10 @@ void	 buf_reset(struct buf *);
 void	 buf_wipe(struct buf *);
 void	 buf_free(struct buf *);
 
-/* Copy src into dst (size cap), replacing bytes a terminal could act on. */
+/*
+ * Copy src into dst (size cap), replacing with '?' what a terminal could act
+ * on: control bytes, C1 controls and bytes that are not well-formed UTF-8.
+ */
 void	 sanitize(char *dst, size_t cap, const char *src, size_t len);
 
 /* Wipe and free a secret string; NULL is fine. */

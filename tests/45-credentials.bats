@@ -313,13 +313,14 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 }
 
 @test "OAuth2: the token endpoint's error text is sanitised" {
-	token_server AT-1 --error '{"error":"bad\u001b[31mred","error_description":"x\u0007y"}'
+	# ESC, BEL and the C1 control CSI (U+009B), which some terminals obey.
+	token_server AT-1 --error '{"error":"bad\u001b[31mred\u009b1m","error_description":"x\u0007y\u009b2J\u00e9"}'
 	FAULT_PORT=9
 	oauth_refresh_setup
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 77
-	assert_regex "$stderr" 'HTTP 400 bad.\[31mred: x.y'
-	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
+	assert_regex "$stderr" 'HTTP 400 bad.\[31mred\?\?1m: x.y\?\?2J'$'\xc3\xa9'
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* && $stderr != *$'\x9b'* ]]
 	kill "$TOK_PID"
 }
 

@@ -244,6 +244,43 @@ expect EHLO"
 	[[ $stderr != *$'\a'* ]]
 }
 
+# ESC, BEL, and the C1 control CSI both raw and as UTF-8 (U+009B).
+EVIL_AUTH='250 AUTH PLAIN \x1b]0;title\x07 X\x9b2J Y\xc2\x9b2J'
+
+no_controls() {
+	[[ $1 != *$'\e'* && $1 != *$'\a'* && $1 != *$'\x9b'* ]]
+}
+
+@test "the EHLO AUTH list reaches the terminal sanitised: -S" {
+	fault_start - <<-EOF
+	send 220 fault ESMTP
+	expect EHLO
+	send 250-fault
+	send $EVIL_AUTH
+	wait_close
+	EOF
+	run --separate-stderr "$OUTBOX" -C "$(conf)" -S
+	assert_success
+	assert_regex "$output" 'AUTH +PLAIN \?\]0;title\? X\?2J Y\?\?2J$'
+	no_controls "$output"
+	no_controls "$stderr"
+}
+
+@test "the EHLO AUTH list reaches the terminal sanitised: in an error" {
+	fault_start - <<-EOF
+	send 220 fault ESMTP
+	expect EHLO
+	send 250-fault
+	send $EVIL_AUTH
+	wait_close
+	EOF
+	EXTRA=("auth scram-sha-256" "user u" "password p")
+	send b@example.org
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'does not offer AUTH SCRAM-SHA-256 \(it offers: PLAIN \?\]0;title'
+	no_controls "$stderr"
+}
+
 @test "no ESMTP: HELO fallback, then DATA" {
 	fault_start <<-'EOF'
 		send 220 old
