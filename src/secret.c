@@ -41,6 +41,33 @@ secret_planned(const struct secret_query *q)
 	return SECRET_KEYRING;
 }
 
+/*
+ * A command that cannot work however often it is tried (not found, not
+ * executable, not even shell) is a configuration error, and the message is
+ * not kept for it; any other failure (a locked agent, a network key store)
+ * may pass later.
+ */
+static int
+eval_failed(const char *cmd, int status, struct err *e)
+{
+	int	code = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    128 + WTERMSIG(status);
+	const char *why = NULL;
+
+	if (WIFEXITED(status) && code == 127)
+		why = "command not found";
+	else if (WIFEXITED(status) && code == 126)
+		why = "command not executable";
+	else if (WIFEXITED(status) && sh_syntax_ok(cmd) == 0)
+		why = "shell syntax error";
+	if (why != NULL)
+		return err_set(e, ERR_CONFIG, "passwordeval failed (exit status "
+		    "%d, %s): a configuration error; fix the command",
+		    code, why);
+	return err_set(e, ERR_TEMP, "passwordeval failed (exit status %d): "
+	    "temporary, it may work later", code);
+}
+
 static int
 run_eval(const struct secret_query *q, char **pw, struct err *e)
 {
@@ -59,9 +86,7 @@ run_eval(const struct secret_query *q, char **pw, struct err *e)
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "passwordeval failed (exit status "
-		    "%d)", WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-		    WTERMSIG(status));
+		return eval_failed(q->passwordeval, status, e);
 	}
 	n = b.p ? strcspn(b.p, "\r\n") : 0;
 	if (n == 0) {

@@ -360,3 +360,29 @@ crash_point(const char *name)
 	if (++passed >= nth)
 		raise(SIGKILL);
 }
+
+int
+sh_syntax_ok(const char *cmd)
+{
+	pid_t	pid;
+	int	status, null;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if ((null = open("/dev/null", O_RDWR)) != -1) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execl("/bin/sh", "sh", "-n", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
+		return -1;
+	return WEXITSTATUS(status) == 0;
+}

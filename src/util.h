@@ -62,4 +62,10 @@ int	 write_all(int fd, const void *buf, size_t len);
 int	 run_capture(const char *cmd, int timeout_s, size_t max, struct buf *,
 	    int *status);
 
+/*
+ * Would /bin/sh parse cmd?  sh -n reads it without running it.  1 yes, 0 a
+ * syntax error, -1 sh cannot be run.
+ */
+int	 sh_syntax_ok(const char *cmd);
+
 #endif

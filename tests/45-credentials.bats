@@ -153,7 +153,32 @@ queue off
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
 	assert_regex "$stderr" 'gpg: decryption failed'
-	assert_regex "$stderr" 'passwordeval failed \(exit status 2\)'
+	assert_regex "$stderr" 'passwordeval failed \(exit status 2\): temporary'
+}
+
+@test "a passwordeval that cannot work (not found, not executable, syntax error): 78, not queued" {
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	local cmd want
+	for cmd in 'nosuch-command-4711 --decrypt' "$BATS_TEST_TMPDIR" 'if then fi'; do
+		outbox_config --no-password "$RC" "passwordeval \"$cmd\""
+		run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+		assert_equal "$status" 78
+		assert_regex "$stderr" 'passwordeval failed \(exit status [0-9]+, (command not found|command not executable|shell syntax error)\): a configuration error; fix the command'
+		[[ $stderr != *"queued as"* ]]
+		run "$OUTBOX" -C "$RC" -bp
+		assert_output 'Mail queue is empty'
+	done
+}
+
+@test "a passwordeval that fails otherwise is temporary: queued, exit 0" {
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	outbox_config --no-password "$RC" 'passwordeval "echo agent locked >&2; exit 2"'
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'passwordeval failed \(exit status 2\): temporary, it may work later'
+	assert_regex "$stderr" 'queued as '
+	run "$OUTBOX" -C "$RC" -bp
+	refute_output 'Mail queue is empty'
 }
 
 @test "no secret in any output channel: stdout, stderr, -v, the log file" {
