@@ -234,11 +234,27 @@ oauth_server() {	# oauth_server MECH REPLY...
 	assert_equal "$(printf '%s' "$b64" | base64 -d | cat -v)" 'n,a=alice@example.org,^Aauth=Bearer ya29.TOKEN^A^A'
 }
 
-@test "a bearer token is never sent without TLS" {
-	printf 'account default\nhost 127.0.0.1\nport 9\ntls off\nuser u\nauth xoauth2\npassword t\n' >"$RC"
-	chmod 600 "$RC"
-	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
-	assert_failure
+@test "a bearer token is never sent without TLS, to a server that offers it AUTH in clear" {
+	local mech
+	for mech in xoauth2 oauthbearer on; do
+		fault_start - <<-'EOF'
+		send 220 fault ESMTP
+		ehlo AUTH=XOAUTH2_OAUTHBEARER_PLAIN PIPELINING
+		wait_close
+		EOF
+		printf 'account default\nhost 127.0.0.1\nport %s\ntls off\nuser u\nauth %s\npassword ya29.SECRET-TOKEN\nfrom u@example.org\n' \
+			"$FAULT_PORT" "$mech" >"$RC"
+		chmod 600 "$RC"
+		run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+		assert_failure
+		fault_wait
+		# The server was reached, and heard no AUTH and no token.
+		run cat "$FAULT_LOG"
+		assert_output --partial 'EHLO '
+		refute_output --partial 'AUTH'
+		refute_output --partial 'SECRET'
+		refute_output --partial "$(printf 'user=u\001auth=Bearer ya29' | base64 | cut -c1-16)"
+	done
 }
 
 token_server() {	# token_server TOKENS [args]: an HTTPS token endpoint
