@@ -507,3 +507,36 @@ no_controls() {
 	ms=$(sed -n 's/^rc=0 ms=//p' <<<"$output")
 	(( ms < 2000 ))
 }
+
+# in_servfail_dns CMD...: run CMD in a network and mount namespace of its own,
+# where the system resolver asks tests/lib/fakedns.py --servfail.
+in_servfail_dns() {
+	local t=$BATS_TEST_TMPDIR
+	printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$t/resolv.conf"
+	unshare --mount --net /bin/bash -c '
+		t=$1 lib=$2; shift 2
+		ip link set lo up
+		mount --bind "$t/resolv.conf" /etc/resolv.conf
+		/usr/bin/python3 "$lib/fakedns.py" --servfail --listen-port 53 \
+			--port-file "$t/dns.port" --log "$t/dns.log" --max-seconds 20 </dev/null >/dev/null 2>&1 &
+		for _ in $(seq 50); do [[ -s $t/dns.port ]] && break; sleep 0.1; done
+		"$@"; rc=$?
+		kill $!
+		exit $rc' in_servfail_dns "$t" "$BATS_TEST_DIRNAME/lib" "$@"
+}
+
+@test "a temporary DNS failure (SERVFAIL, EAI_AGAIN): 75 with queue off, queued otherwise" {
+	[[ $(id -u) == 0 ]] || { [[ ${CI:-} == true || ${OUTBOX_STRICT:-0} == 1 ]] && fail "needs root (unshare)"; skip "needs root (unshare)"; }
+	printf 'account default\nhost mail.example.net\nport 25\ntls off\nauth off\nfrom a@example.org\nqueue off\n' >"$BATS_TEST_TMPDIR/rc"
+	run --separate-stderr in_servfail_dns "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" b@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'cannot resolve mail\.example\.net: .*\(try again later\)'
+	# The answer came from the fake server, not from a network out of reach.
+	grep -q '^mail\.example\.net 1$' "$BATS_TEST_TMPDIR/dns.log"
+	sed -i '/^queue off$/d' "$BATS_TEST_TMPDIR/rc"
+	run --separate-stderr in_servfail_dns "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" b@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'cannot resolve mail\.example\.net: .*queued as '
+	run "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" -bp
+	assert_output --regexp '^[^ ]+ .*b@example\.org'
+}
