@@ -109,6 +109,11 @@ struct libsecret {
 		    const gchar *, GCancellable *, GError **, ...);
 	gboolean (*clear)(const SecretSchema *, GCancellable *, GError **,
 		    ...);
+	/* Optional: to tell a locked item from none (libsecret 0.19). */
+	GList	*(*search)(const SecretSchema *, SecretSearchFlags,
+		    GCancellable *, GError **, ...);
+	void	 (*listfree)(GList *, GDestroyNotify);
+	void	 (*unref)(gpointer);
 };
 
 static int
@@ -124,6 +129,9 @@ load_libsecret(struct libsecret *ls, struct err *e)
 	*(void **)&ls->errfree = dlsym(ls->h, "g_error_free");
 	*(void **)&ls->store = dlsym(ls->h, "secret_password_store_sync");
 	*(void **)&ls->clear = dlsym(ls->h, "secret_password_clear_sync");
+	*(void **)&ls->search = dlsym(ls->h, "secret_password_search_sync");
+	*(void **)&ls->listfree = dlsym(ls->h, "g_list_free_full");
+	*(void **)&ls->unref = dlsym(ls->h, "g_object_unref");
 	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL ||
 	    ls->store == NULL || ls->clear == NULL)
 		return err_set(e, ERR_SOFTWARE, "libsecret lacks a function "
@@ -216,6 +224,45 @@ keyring_error(struct libsecret *ls, GError *gerr, const char *what,
 	    why ? why : msg);
 }
 
+/* Found, but not readable: with SECRET_SEARCH_ALL, locked items count too. */
+static int
+found_locked(struct libsecret *ls, GList *l, GError *gerr)
+{
+	if (gerr != NULL)
+		ls->errfree(gerr);
+	if (l == NULL)
+		return 0;
+	ls->listfree(l, ls->unref);
+	return 1;
+}
+
+/*
+ * A lookup finds nothing in a locked collection (the unlock prompt has no
+ * one to answer it): is there an item that the lookup could not read?
+ */
+static int
+keyring_locked(struct libsecret *ls, const struct secret_query *q)
+{
+	GError	*gerr = NULL;
+	GList	*l;
+
+	if (ls->search == NULL || ls->listfree == NULL || ls->unref == NULL)
+		return 0;
+	l = ls->search(&outbox_schema, SECRET_SEARCH_ALL, NULL, &gerr, "host",
+	    q->host, "port", q->port, "service", "smtp", "user", q->user, NULL);
+	if (found_locked(ls, l, gerr))
+		return 1;
+	gerr = NULL;
+	l = ls->search(&msmtp_schema, SECRET_SEARCH_ALL, NULL, &gerr, "host",
+	    q->host, "service", "smtp", "user", q->user, NULL);
+	if (found_locked(ls, l, gerr))
+		return 1;
+	gerr = NULL;
+	l = ls->search(&network_schema, SECRET_SEARCH_ALL, NULL, &gerr, "user",
+	    q->user, "protocol", "smtp", "server", q->host, NULL);
+	return found_locked(ls, l, gerr);
+}
+
 static int
 keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 {
@@ -236,6 +283,9 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 		    "protocol", "smtp", "server", q->host, NULL);
 	if (gerr != NULL)
 		return keyring_error(&ls, gerr, "read", e);
+	if (v == NULL && keyring_locked(&ls, q))
+		return err_set(e, ERR_TEMP, "cannot read the keyring: %s",
+		    explain_dbus("locked"));
 	if (v == NULL)
 		return 1;
 	*pw = xstrdup(v);

@@ -97,6 +97,66 @@ teardown() {
 	assert_regex "$stderr" 'queued as'
 }
 
+@test "cron without XDG_RUNTIME_DIR: the keyring is found at /run/user/UID/bus" {
+	"$OUTBOX" -C "$RC" --store-password <<<'wonder land-42' 2>/dev/null
+	sock=${DBUS_SESSION_BUS_ADDRESS#unix:path=}
+	sock=${sock%%,*}
+	# A mount namespace of its own: the real /run/user is not touched.
+	run --separate-stderr unshare --mount /bin/bash -c '
+		mount -t tmpfs tmpfs /run/user 2>/dev/null || { mkdir -p /run/user && mount -t tmpfs tmpfs /run/user; }
+		mkdir -m 700 "/run/user/$(id -u)"
+		ln -s "$1" "/run/user/$(id -u)/bus"
+		exec env -i PATH=/usr/bin:/bin HOME="$HOME" XDG_STATE_HOME="$XDG_STATE_HOME" \
+			setsid "$2" -C "$3" --queue=off bob@example.org' _ "$sock" "$OUTBOX" "$RC" <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "a locked keyring collection: the documented message, 75 or queued" {
+	local kr=$BATS_TEST_TMPDIR/kr
+	"$TESTBED_LIB/keyring.sh" start "$kr" >/dev/null 2>&1
+	(
+		. "$kr/keyring.env"
+		secret-tool store --label=msmtp host localhost service smtp user alice <<<'wonder land-42'
+		gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+			--method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null
+	)
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$kr/bus" \
+		"$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	local st=$status err=$stderr
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$kr/bus" \
+		"$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	"$TESTBED_LIB/keyring.sh" stop "$kr" >/dev/null 2>&1
+	assert_equal "$st" 75
+	assert_regex "$err" 'cannot read the keyring: the keyring is locked \(unlock it'
+	assert_success
+	assert_regex "$stderr" 'the keyring is locked.*queued as '
+}
+
+@test "no Secret Service provider on the session bus: the documented message, 75 or queued" {
+	local d=$BATS_TEST_TMPDIR/bus
+	mkdir -p "$d"
+	cat >"$d/bus.conf" <<-EOF
+	<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+	 "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+	<busconfig><type>session</type><listen>unix:path=$d/bus</listen>
+	<policy context="default"><allow send_destination="*" eavesdrop="true"/>
+	<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+	EOF
+	local pid
+	pid=$(dbus-daemon --config-file="$d/bus.conf" --fork --print-pid </dev/null 3>&-)
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$d/bus" \
+		"$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	local st=$status err=$stderr
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$d/bus" \
+		"$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	kill "$pid"
+	assert_equal "$st" 75
+	assert_regex "$err" 'cannot read the keyring: no Secret Service provider is running'
+	assert_success
+	assert_regex "$stderr" 'no Secret Service provider is running.*queued as '
+}
+
 @test "passwordeval with secret-tool, as msmtp users write it" {
 	printf '%s' 'wonder land-42' | secret-tool store --label=msmtp host localhost service smtp user alice
 	outbox_config --no-password "$RC" 'passwordeval "secret-tool lookup host localhost service smtp user alice"'
