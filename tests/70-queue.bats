@@ -366,6 +366,44 @@ fault_config() {
 	assert_equal "$(entries)" 0
 }
 
+@test "queue_lifetime in days, not the default 5: kept after 1 day, given up after 2" {
+	down_config 'queue_lifetime 2'
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	OUTBOX_NOW=$((1800000000 + 86400)) run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75
+	assert_equal "$(entries)" 1
+	OUTBOX_NOW=$((1800000000 + 2 * 86400 + 60)) run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'expired after 2 days in the queue'
+	assert_equal "$(entries)" 0
+}
+
+@test "the queue folder must stay 0700: checked at every open, not only when made" {
+	down_config
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	assert_equal "$(entries)" 1
+	chmod 750 "$QDIR"
+	want="the queue $QDIR must belong to you and be private (mode 0700, now 0750); fix it with: chmod 700 $QDIR"
+	outbox_config "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 78
+	assert_regex "$stderr" "$(printf '%s' "$want" | sed 's/[][().*^$]/\\&/g')"
+	run --separate-stderr "$OUTBOX" -C "$RC" -bp
+	assert_equal "$status" 78
+	# A send writes nothing there: it goes out without the queue, and says so.
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'must belong to you and be private .*; sending without the queue'
+	maildir_wait bob 1
+	assert_equal "$(entries)" 1
+	chmod 700 "$QDIR"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 2
+	assert_equal "$(entries)" 0
+}
+
 @test "mailq, -qI, -qR and --drop" {
 	down_config
 	local to
