@@ -620,7 +620,8 @@ conn_recv(struct conn *c, void *buf, size_t len, long long deadline)
 				return -1;
 			}
 			gnutls_record_set_timeout(c->tls, (unsigned)left);
-		}
+		} else
+			gnutls_record_set_timeout(c->tls, 0);
 		n = gnutls_record_recv(c->tls, buf, len);
 		if (n != GNUTLS_E_INTERRUPTED && n != GNUTLS_E_AGAIN &&
 		    n != GNUTLS_E_REHANDSHAKE)
@@ -762,6 +763,29 @@ size_t
 conn_pending(const struct conn *c)
 {
 	return c->rlen - c->rpos;
+}
+
+int
+conn_unread(struct conn *c)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+
+	if (c->rlen > c->rpos ||
+	    (c->tls != NULL && gnutls_record_check_pending(c->tls) > 0))
+		return 1;
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	c->rpos = c->rlen = 0;
+	/* Readable: data, a record without any, or the end. */
+	n = conn_recv(c, c->rbuf, sizeof(c->rbuf), now_ms() + 10);
+	if (n > 0) {
+		c->rlen = (size_t)n;
+		return 1;
+	}
+	return n < 0 && (errno == ETIMEDOUT || errno == EAGAIN) ? 0 : -1;
 }
 
 static int

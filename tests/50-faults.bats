@@ -540,3 +540,78 @@ in_servfail_dns() {
 	run "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" -bp
 	assert_output --regexp '^[^ ]+ .*b@example\.org'
 }
+
+@test "CHUNKING: an extra reply shifts the BDAT reply; it is caught, not taken as acceptance" {
+	# MAIL, RCPT, BDAT and QUIT go in one flight; one reply too many comes
+	# back, so what arrives third is the RCPT's 250, not the BDAT's.
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo PIPELINING CHUNKING
+		expect MAIL
+		expect RCPT
+		bdat
+		send 250 ok
+		send 250 an extra reply
+		send 250 ok
+		send 250 2.0.0 the real reply to BDAT
+		send 221 bye
+		wait_close
+	EOF2
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more replies than outbox sent commands'
+	fault_wait
+}
+
+@test "CHUNKING without PIPELINING: an extra reply before BDAT stops before the message" {
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo CHUNKING
+		mail_ok
+		expect RCPT
+		send 250 ok
+		send 250 an extra reply
+		wait_close
+	EOF2
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more replies than outbox sent commands; stopping before the message'
+	fault_wait
+	refute grep -q '^BDAT' "$FAULT_LOG"
+}
+
+@test "a reused connection: a reply nobody asked for, arriving after the last one, is caught" {
+	fault_make_cert
+	# One message waits in the queue; the next send carries it on the same
+	# connection.  The extra reply comes in a TLS record of its own, in the
+	# same TCP segment: it is not read with the reply before it.
+	printf 'account default\nhost 127.0.0.1\nport 9\ntls off\nauth off\nfrom a@example.org\n' >"$BATS_TEST_TMPDIR/down"
+	"$OUTBOX" -C "$BATS_TEST_TMPDIR/down" b@example.org <"$MSG" 2>/dev/null
+	export OUTBOX_NOW=$(( $(date +%s) + 600 ))
+	fault_start - --implicit-tls --cert "$FAULT_CERT" --key "$FAULT_KEY" --connections 2 --max-seconds 8 <<-'EOF2'
+		send 220 hi
+		ehlo PIPELINING
+		expect MAIL
+		expect RCPT
+		expect DATA
+		send 250 ok
+		send 250 ok
+		send 354 go
+		data
+		cork
+		send 250 2.0.0 accepted
+		flush
+		send 250 2.0.0 an extra reply nobody asked for
+		uncork
+		wait_close
+	EOF2
+	EXTRA=("queue on" "tls on" "tls_starttls off" "tls_certcheck off")
+	send b@example.org
+	assert_success
+	fault_stop
+	# Each connection carried one message: the second never went on the
+	# first, where the extra reply would have been taken for its MAIL's.
+	conns=$(grep -c '^TLS start' "$FAULT_TRACE")
+	mails=$(grep -c '^MAIL FROM' "$FAULT_LOG")
+	assert_equal "$mails" "$conns"
+}
