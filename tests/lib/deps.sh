@@ -17,6 +17,7 @@ TEST_PKGS=(bats bats-support bats-assert postfix dovecot-core dovecot-lmtpd gnom
 	python3 python3-cryptography faketime zsh fish git-email libmailtools-perl libemail-valid-perl mutt neomutt bsd-mailx s-nail cron php-cli)
 TEST_PKGS+=(debhelper dpkg-dev fakeroot) # tests/95-package.bats builds the .deb
 TEST_PKGS+=(iproute2 valgrind) # the Happy Eyeballs test, the memcheck subset
+TEST_PKGS+=(systemd libglib2.0-bin) # systemd-analyze verify (README units); gdbus locks a keyring
 SANITIZER_PKGS=(clang libclang-rt-14-dev)
 ALL_PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${SANITIZER_PKGS[@]}")
 
