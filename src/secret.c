@@ -109,10 +109,19 @@ struct libsecret {
 		    const gchar *, GCancellable *, GError **, ...);
 	gboolean (*clear)(const SecretSchema *, GCancellable *, GError **,
 		    ...);
-	/* Optional: to tell a locked item from none (libsecret 0.19). */
-	GList	*(*search)(const SecretSchema *, SecretSearchFlags,
-		    GCancellable *, GError **, ...);
-	void	 (*listfree)(GList *, GDestroyNotify);
+	/*
+	 * Optional, from GIO and GLib under it: to tell a locked item from
+	 * none, by asking the Secret Service over D-Bus directly.
+	 */
+	GDBusConnection *(*bus_get)(GBusType, GCancellable *, GError **);
+	GVariant *(*call)(GDBusConnection *, const gchar *, const gchar *,
+		    const gchar *, const gchar *, GVariant *,
+		    const GVariantType *, GDBusCallFlags, gint, GCancellable *,
+		    GError **);
+	GVariant *(*parsed)(const gchar *, ...);
+	GVariant *(*child)(GVariant *, gsize);
+	gsize	 (*nchildren)(GVariant *);
+	void	 (*vunref)(GVariant *);
 	void	 (*unref)(gpointer);
 };
 
@@ -129,8 +138,12 @@ load_libsecret(struct libsecret *ls, struct err *e)
 	*(void **)&ls->errfree = dlsym(ls->h, "g_error_free");
 	*(void **)&ls->store = dlsym(ls->h, "secret_password_store_sync");
 	*(void **)&ls->clear = dlsym(ls->h, "secret_password_clear_sync");
-	*(void **)&ls->search = dlsym(ls->h, "secret_password_search_sync");
-	*(void **)&ls->listfree = dlsym(ls->h, "g_list_free_full");
+	*(void **)&ls->bus_get = dlsym(ls->h, "g_bus_get_sync");
+	*(void **)&ls->call = dlsym(ls->h, "g_dbus_connection_call_sync");
+	*(void **)&ls->parsed = dlsym(ls->h, "g_variant_new_parsed");
+	*(void **)&ls->child = dlsym(ls->h, "g_variant_get_child_value");
+	*(void **)&ls->nchildren = dlsym(ls->h, "g_variant_n_children");
+	*(void **)&ls->vunref = dlsym(ls->h, "g_variant_unref");
 	*(void **)&ls->unref = dlsym(ls->h, "g_object_unref");
 	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL ||
 	    ls->store == NULL || ls->clear == NULL)
@@ -224,43 +237,56 @@ keyring_error(struct libsecret *ls, GError *gerr, const char *what,
 	    why ? why : msg);
 }
 
-/* Found, but not readable: with SECRET_SEARCH_ALL, locked items count too. */
+/* SearchItems (Secret Service API): does any locked item match? */
 static int
-found_locked(struct libsecret *ls, GList *l, GError *gerr)
+search_locked(struct libsecret *ls, GDBusConnection *bus, GVariant *attrs)
 {
-	if (gerr != NULL)
-		ls->errfree(gerr);
-	if (l == NULL)
+	GVariant	*r, *locked;
+	GError		*gerr = NULL;
+	int		 found;
+
+	r = ls->call(bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
+	    "org.freedesktop.Secret.Service", "SearchItems", attrs, NULL,
+	    G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &gerr);
+	if (r == NULL) {
+		if (gerr != NULL)
+			ls->errfree(gerr);
 		return 0;
-	ls->listfree(l, ls->unref);
-	return 1;
+	}
+	locked = ls->child(r, 1);
+	found = ls->nchildren(locked) > 0;
+	ls->vunref(locked);
+	ls->vunref(r);
+	return found;
 }
 
 /*
  * A lookup finds nothing in a locked collection (the unlock prompt has no
  * one to answer it): is there an item that the lookup could not read?
+ * The msmtp attributes match outbox's own items too.
  */
 static int
 keyring_locked(struct libsecret *ls, const struct secret_query *q)
 {
-	GError	*gerr = NULL;
-	GList	*l;
+	GDBusConnection	*bus;
+	GError		*gerr = NULL;
+	int		 found;
 
-	if (ls->search == NULL || ls->listfree == NULL || ls->unref == NULL)
+	if (ls->bus_get == NULL || ls->call == NULL || ls->parsed == NULL ||
+	    ls->child == NULL || ls->nchildren == NULL || ls->vunref == NULL ||
+	    ls->unref == NULL)
 		return 0;
-	l = ls->search(&outbox_schema, SECRET_SEARCH_ALL, NULL, &gerr, "host",
-	    q->host, "port", q->port, "service", "smtp", "user", q->user, NULL);
-	if (found_locked(ls, l, gerr))
-		return 1;
-	gerr = NULL;
-	l = ls->search(&msmtp_schema, SECRET_SEARCH_ALL, NULL, &gerr, "host",
-	    q->host, "service", "smtp", "user", q->user, NULL);
-	if (found_locked(ls, l, gerr))
-		return 1;
-	gerr = NULL;
-	l = ls->search(&network_schema, SECRET_SEARCH_ALL, NULL, &gerr, "user",
-	    q->user, "protocol", "smtp", "server", q->host, NULL);
-	return found_locked(ls, l, gerr);
+	if ((bus = ls->bus_get(G_BUS_TYPE_SESSION, NULL, &gerr)) == NULL) {
+		if (gerr != NULL)
+			ls->errfree(gerr);
+		return 0;
+	}
+	found = search_locked(ls, bus, ls->parsed("({'host': %s, "
+	    "'service': 'smtp', 'user': %s},)", q->host, q->user)) ||
+	    search_locked(ls, bus, ls->parsed("({'user': %s, "
+	    "'protocol': 'smtp', 'server': %s},)", q->user, q->host));
+	ls->unref(bus);
+	return found;
 }
 
 static int
