@@ -14,7 +14,8 @@ setup() {
 	COMP="$ROOT/completions"
 }
 
-# A tool the test needs: fail under CI, skip on a developer's machine.
+# A tool the test needs: fail under CI (CI=true or OUTBOX_STRICT=1), skip
+# on a developer's machine.
 need() {
 	command -v "$1" >/dev/null && return 0
 	[[ -z ${CI:-} && ${OUTBOX_STRICT:-0} != 1 ]] || fail "$1 is not installed (apt-get install $2)"
