@@ -208,7 +208,7 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 {
 	switch (c) {
 	case 'A': case 'G': case 'h': case 'm': case 'n': case 'U':
-	case 'L': case 'c':
+	case 'L': case 'c': case 'X':
 		return 0;			/* accepted and ignored */
 	case 'a':
 		o->account = optarg;
@@ -263,9 +263,6 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 			return err_set(e, ERR_USAGE, "-V: the envelope id is "
 			    "longer than 100 characters");
 		return check_address_arg("-V", optarg, e);
-	case 'X':
-		add_override(o, "logfile", optarg);
-		return 0;
 	case OPT_VERSION:
 		o->mode = MODE_VERSION;
 		return 0;

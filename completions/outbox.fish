@@ -105,7 +105,7 @@ complete -c outbox -l set-date-header -f -a $auto -d 'When to add Date'
 complete -c outbox -l set-msgid-header -f -a $auto -d 'When to add Message-ID'
 complete -c outbox -l remove-bcc-headers -f -a $onoff -d 'Remove Bcc'
 complete -c outbox -l undisclosed-recipients -f -a $onoff -d 'Hide the recipients'
-complete -c outbox -s X -l logfile -r -F -d 'Log file'
+complete -c outbox -l logfile -r -F -d 'Log file'
 complete -c outbox -l logfile-time-format -x -d 'strftime format'
 complete -c outbox -l syslog -f -a 'on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'Log to syslog'
 complete -c outbox -l aliases -r -F -d 'Aliases file'
@@ -136,6 +136,7 @@ complete -c outbox -s c -d Ignored
 complete -c outbox -s G -d Ignored
 complete -c outbox -s h -x -d Ignored
 complete -c outbox -s L -x -d Ignored
+complete -c outbox -s X -r -F -d Ignored
 complete -c outbox -s m -d Ignored
 complete -c outbox -s n -d Ignored
 complete -c outbox -s O -x -d Ignored

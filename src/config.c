@@ -1,6 +1,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -135,6 +139,8 @@ struct parser {
 	int		 line;
 	int		 has_password;
 	int		 system;
+	uid_t		 owner;		/* of the file */
+	mode_t		 mode;
 };
 
 static const struct cfrow *
@@ -805,10 +811,33 @@ cmd_eval(struct parser *p, const char *arg, int depth, struct err *e)
 	return rv;
 }
 
+/*
+ * A file whose lines run commands (eval, passwordeval) must be the user's or
+ * root's, and writable by nobody else: whoever can write it runs commands as
+ * the user.  Checked before the command runs.
+ */
+static int
+check_runs_commands(const struct parser *p, const char *cmd, struct err *e)
+{
+	if (strcmp(cmd, "eval") != 0 && strcmp(cmd, "passwordeval") != 0)
+		return 0;
+	if (p->owner != geteuid() && p->owner != 0)
+		return err_set(e, ERR_CONFIG, "%s runs a command, but %s is "
+		    "owned by another user (uid %u)", cmd, p->file,
+		    (unsigned)p->owner);
+	if (p->mode & (S_IWGRP | S_IWOTH))
+		return err_set(e, ERR_CONFIG, "%s runs a command, but others "
+		    "can write %s; run: chmod go-w %s", cmd, p->file, p->file);
+	return 0;
+}
+
 static int
 do_command(struct parser *p, char *cmd, char *arg, int depth, struct err *e)
 {
 	struct origin	o = { p->file, p->line };
+
+	if (check_runs_commands(p, cmd, e) == -1)
+		return -1;
 
 	if (strcmp(cmd, "defaults") == 0) {
 		if (*arg != '\0')
@@ -917,6 +946,7 @@ config_parse_file(struct config *cfg, const char *path, int system,
     struct err *e)
 {
 	struct parser	 p;
+	struct stat	 st;
 	FILE		*fp;
 	char		 iobuf[BUFSIZ];	/* ours, to wipe: it may hold a password */
 	int		 rv;
@@ -924,8 +954,14 @@ config_parse_file(struct config *cfg, const char *path, int system,
 	if ((fp = fopen(path, "re")) == NULL)
 		return err_sys(e, ERR_CONFIG,
 		    "%s", path);
+	if (fstat(fileno(fp), &st) == -1) {
+		fclose(fp);
+		return err_sys(e, ERR_CONFIG, "%s", path);
+	}
 	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	memset(&p, 0, sizeof(p));
+	p.owner = st.st_uid;
+	p.mode = st.st_mode;
 	p.cfg = cfg;
 	p.file = intern_file(cfg, path);
 	p.defaults = parser_defaults(cfg);
@@ -1089,12 +1125,28 @@ origin_str(const struct origin *o, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d", o->file, o->line);
 }
 
+/*
+ * Only addresses are loopback (127.0.0.0/8, ::1, as written or in brackets),
+ * and the name localhost: 127.mx.example.net is a name like any other.
+ */
 int
 host_is_loopback(const char *h)
 {
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-	    strcmp(h, "::1") == 0 || strcmp(h, "[::1]") == 0 ||
-	    strcmp(h, "localhost.localdomain") == 0;
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 v6[INET6_ADDRSTRLEN + 2];
+	size_t		 n = strlen(h);
+
+	if (strcasecmp(h, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n > 2 && n < sizeof(v6) && h[0] == '[' && h[n - 1] == ']') {
+		memcpy(v6, h + 1, n - 2);
+		v6[n - 2] = '\0';
+		h = v6;
+	}
+	return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 static void

@@ -481,22 +481,25 @@ load_trust(struct conn *c, const struct tls_params *t, struct err *e)
 
 /*
  * GnuTLS calls this when the server's certificate has arrived: load the
- * trust, then check the chain and the name (RFC 6125, as RFC 7817 asks)
- * as gnutls_session_set_verify_cert() would.
+ * trust, then check the chain, the name (RFC 6125, as RFC 7817 asks) and
+ * the serverAuth key purpose, as gnutls_session_set_verify_cert2() would.
  */
 static int
 verify_peer(gnutls_session_t tls)
 {
 	struct conn		*c = gnutls_session_get_ptr(tls);
-	gnutls_typed_vdata_st	 vd;
+	gnutls_typed_vdata_st	 vd[2];
 
 	c->vstatus = 0;
 	if (load_trust(c, c->tp, &c->verr) == -1)
 		return -1;
-	memset(&vd, 0, sizeof(vd));
-	vd.type = GNUTLS_DT_DNS_HOSTNAME;
-	vd.data = (unsigned char *)(uintptr_t)c->tp->hostname;
-	if (gnutls_certificate_verify_peers(tls, &vd, 1, &c->vstatus) < 0)
+	memset(vd, 0, sizeof(vd));
+	vd[0].type = GNUTLS_DT_DNS_HOSTNAME;
+	vd[0].data = (unsigned char *)(uintptr_t)c->tp->hostname;
+	/* GnuTLS checks the key purpose only when asked. */
+	vd[1].type = GNUTLS_DT_KEY_PURPOSE_OID;
+	vd[1].data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_SERVER;
+	if (gnutls_certificate_verify_peers(tls, vd, 2, &c->vstatus) < 0)
 		c->vstatus |= GNUTLS_CERT_INVALID;
 	return c->vstatus != 0 ? -1 : 0;
 }
@@ -630,6 +633,9 @@ handshake_error(struct conn *c, int rv, const char *host, struct err *e)
 	if (status & GNUTLS_CERT_NOT_ACTIVATED)
 		return err_set(e, ERR_PROTO, "TLS certificate refused: it is "
 		    "not valid yet");
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return err_set(e, ERR_PROTO, "TLS certificate refused: its key "
+		    "purpose is not a TLS server's (serverAuth)");
 	if (gnutls_certificate_verification_status_print(status,
 	    GNUTLS_CRT_X509, &out, 0) < 0)
 		return err_set(e, ERR_PROTO, "TLS certificate refused");
@@ -766,10 +772,16 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 	return 0;
 }
 
+/*
+ * GnuTLS answers E_AGAIN after a record that carried no data (a KeyUpdate,
+ * a session ticket): read again, but only until the deadline, or a server
+ * that drips such records holds the client for ever.
+ */
 static ssize_t
-conn_recv(struct conn *c, void *buf, size_t len)
+conn_recv(struct conn *c, void *buf, size_t len, long long deadline)
 {
-	ssize_t	n;
+	ssize_t		n;
+	long long	left;
 
 	if (c->tls == NULL) {
 		do {
@@ -777,10 +789,20 @@ conn_recv(struct conn *c, void *buf, size_t len)
 		} while (n == -1 && errno == EINTR);
 		return n;
 	}
-	do {
+	for (;;) {
+		if (deadline) {
+			if ((left = deadline - now_ms()) <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			gnutls_record_set_timeout(c->tls, (unsigned)left);
+		} else
+			gnutls_record_set_timeout(c->tls, 0);
 		n = gnutls_record_recv(c->tls, buf, len);
-	} while (n == GNUTLS_E_INTERRUPTED || n == GNUTLS_E_AGAIN ||
-	    n == GNUTLS_E_REHANDSHAKE);
+		if (n != GNUTLS_E_INTERRUPTED && n != GNUTLS_E_AGAIN &&
+		    n != GNUTLS_E_REHANDSHAKE)
+			break;
+	}
 	if (n == GNUTLS_E_PREMATURE_TERMINATION)
 		return 0;
 	if (n == GNUTLS_E_TIMEDOUT) {
@@ -810,14 +832,14 @@ fill(struct conn *c, long long deadline, struct err *e)
 		c->waits++;
 		c->last_was_write = 0;
 	}
+	/*
+	 * Each line has its deadline, and the session as a whole; the reply
+	 * to the data only its own.
+	 */
+	if (c->session_end && !c->final_ms &&
+	    (!deadline || c->session_end < deadline))
+		deadline = c->session_end;
 	if (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0) {
-		/*
-		 * Each line has its deadline, and the session as a whole;
-		 * the reply to the data only its own.
-		 */
-		if (c->session_end && !c->final_ms &&
-		    (!deadline || c->session_end < deadline))
-			deadline = c->session_end;
 		left = deadline ? deadline - now_ms() : -1;
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
@@ -830,7 +852,8 @@ fill(struct conn *c, long long deadline, struct err *e)
 			    "server%s", deadline == c->session_end ?
 			    " (session_timeout)" : "");
 	}
-	n = conn_recv(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+	n = conn_recv(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen,
+	    deadline);
 	if (n == 0) {
 		err_set(e, ERR_TEMP, "the server closed the connection");
 		return -2;	/* the end of the stream */
@@ -917,6 +940,29 @@ size_t
 conn_pending(const struct conn *c)
 {
 	return c->rlen - c->rpos;
+}
+
+int
+conn_unread(struct conn *c)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+
+	if (c->rlen > c->rpos ||
+	    (c->tls != NULL && gnutls_record_check_pending(c->tls) > 0))
+		return 1;
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	c->rpos = c->rlen = 0;
+	/* Readable: data, a record without any, or the end. */
+	n = conn_recv(c, c->rbuf, sizeof(c->rbuf), now_ms() + 10);
+	if (n > 0) {
+		c->rlen = (size_t)n;
+		return 1;
+	}
+	return n < 0 && (errno == ETIMEDOUT || errno == EAGAIN) ? 0 : -1;
 }
 
 static int

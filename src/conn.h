@@ -95,6 +95,13 @@ void	 conn_final_wait(struct conn *, int ms);
 int	 conn_timed_out(const struct conn *);
 /* Bytes received but not yet read by conn_getline. */
 size_t	 conn_pending(const struct conn *);
+/*
+ * Has the server sent data not read yet, received or still on the way in
+ * the socket?  Looks without waiting; a TLS record without data (a ticket,
+ * a KeyUpdate) does not count.  1 yes, 0 no, -1 the connection has ended
+ * or failed.
+ */
+int	 conn_unread(struct conn *);
 /* Queue bytes for sending; sent when the buffer fills or on conn_flush. */
 int	 conn_write(struct conn *, const void *, size_t, struct err *);
 int	 conn_flush(struct conn *, struct err *);

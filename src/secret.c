@@ -43,6 +43,33 @@ secret_planned(const struct secret_query *q)
 	return SECRET_KEYRING;
 }
 
+/*
+ * A command that cannot work however often it is tried (not found, not
+ * executable, not even shell) is a configuration error, and the message is
+ * not kept for it; any other failure (a locked agent, a network key store)
+ * may pass later.
+ */
+static int
+eval_failed(const char *cmd, int status, struct err *e)
+{
+	int	code = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    128 + WTERMSIG(status);
+	const char *why = NULL;
+
+	if (WIFEXITED(status) && code == 127)
+		why = "command not found";
+	else if (WIFEXITED(status) && code == 126)
+		why = "command not executable";
+	else if (WIFEXITED(status) && sh_syntax_ok(cmd) == 0)
+		why = "shell syntax error";
+	if (why != NULL)
+		return err_set(e, ERR_CONFIG, "passwordeval failed (exit status "
+		    "%d, %s): a configuration error; fix the command",
+		    code, why);
+	return err_set(e, ERR_TEMP, "passwordeval failed (exit status %d): "
+	    "temporary, it may work later", code);
+}
+
 static int
 run_eval(const struct secret_query *q, char **pw, struct err *e)
 {
@@ -61,9 +88,7 @@ run_eval(const struct secret_query *q, char **pw, struct err *e)
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		buf_wipe(&b);
-		return err_set(e, ERR_TEMP, "passwordeval failed (exit status "
-		    "%d)", WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-		    WTERMSIG(status));
+		return eval_failed(q->passwordeval, status, e);
 	}
 	n = b.p ? strcspn(b.p, "\r\n") : 0;
 	if (n == 0) {
@@ -86,6 +111,20 @@ struct libsecret {
 		    const gchar *, GCancellable *, GError **, ...);
 	gboolean (*clear)(const SecretSchema *, GCancellable *, GError **,
 		    ...);
+	/*
+	 * Optional, from GIO and GLib under it: to tell a locked item from
+	 * none, by asking the Secret Service over D-Bus directly.
+	 */
+	GDBusConnection *(*bus_get)(GBusType, GCancellable *, GError **);
+	GVariant *(*call)(GDBusConnection *, const gchar *, const gchar *,
+		    const gchar *, const gchar *, GVariant *,
+		    const GVariantType *, GDBusCallFlags, gint, GCancellable *,
+		    GError **);
+	GVariant *(*parsed)(const gchar *, ...);
+	GVariant *(*child)(GVariant *, gsize);
+	gsize	 (*nchildren)(GVariant *);
+	void	 (*vunref)(GVariant *);
+	void	 (*unref)(gpointer);
 };
 
 static int
@@ -101,6 +140,13 @@ load_libsecret(struct libsecret *ls, struct err *e)
 	*(void **)&ls->errfree = dlsym(ls->h, "g_error_free");
 	*(void **)&ls->store = dlsym(ls->h, "secret_password_store_sync");
 	*(void **)&ls->clear = dlsym(ls->h, "secret_password_clear_sync");
+	*(void **)&ls->bus_get = dlsym(ls->h, "g_bus_get_sync");
+	*(void **)&ls->call = dlsym(ls->h, "g_dbus_connection_call_sync");
+	*(void **)&ls->parsed = dlsym(ls->h, "g_variant_new_parsed");
+	*(void **)&ls->child = dlsym(ls->h, "g_variant_get_child_value");
+	*(void **)&ls->nchildren = dlsym(ls->h, "g_variant_n_children");
+	*(void **)&ls->vunref = dlsym(ls->h, "g_variant_unref");
+	*(void **)&ls->unref = dlsym(ls->h, "g_object_unref");
 	if (ls->lookup == NULL || ls->pwfree == NULL || ls->errfree == NULL ||
 	    ls->store == NULL || ls->clear == NULL)
 		return err_set(e, ERR_SOFTWARE, "libsecret lacks a function "
@@ -194,6 +240,58 @@ keyring_error(struct libsecret *ls, GError *gerr, const char *what,
 	    why ? why : msg);
 }
 
+/* SearchItems (Secret Service API): does any locked item match? */
+static int
+search_locked(struct libsecret *ls, GDBusConnection *bus, GVariant *attrs)
+{
+	GVariant	*r, *locked;
+	GError		*gerr = NULL;
+	int		 found;
+
+	r = ls->call(bus, "org.freedesktop.secrets", "/org/freedesktop/secrets",
+	    "org.freedesktop.Secret.Service", "SearchItems", attrs, NULL,
+	    G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &gerr);
+	if (r == NULL) {
+		if (gerr != NULL)
+			ls->errfree(gerr);
+		return 0;
+	}
+	locked = ls->child(r, 1);
+	found = ls->nchildren(locked) > 0;
+	ls->vunref(locked);
+	ls->vunref(r);
+	return found;
+}
+
+/*
+ * A lookup finds nothing in a locked collection (the unlock prompt has no
+ * one to answer it): is there an item that the lookup could not read?
+ * The msmtp attributes match outbox's own items too.
+ */
+static int
+keyring_locked(struct libsecret *ls, const struct secret_query *q)
+{
+	GDBusConnection	*bus;
+	GError		*gerr = NULL;
+	int		 found;
+
+	if (ls->bus_get == NULL || ls->call == NULL || ls->parsed == NULL ||
+	    ls->child == NULL || ls->nchildren == NULL || ls->vunref == NULL ||
+	    ls->unref == NULL)
+		return 0;
+	if ((bus = ls->bus_get(G_BUS_TYPE_SESSION, NULL, &gerr)) == NULL) {
+		if (gerr != NULL)
+			ls->errfree(gerr);
+		return 0;
+	}
+	found = search_locked(ls, bus, ls->parsed("({'host': %s, "
+	    "'service': 'smtp', 'user': %s},)", q->host, q->user)) ||
+	    search_locked(ls, bus, ls->parsed("({'user': %s, "
+	    "'protocol': 'smtp', 'server': %s},)", q->user, q->host));
+	ls->unref(bus);
+	return found;
+}
+
 static int
 keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 {
@@ -214,6 +312,9 @@ keyring_lookup(const struct secret_query *q, char **pw, struct err *e)
 		    "protocol", "smtp", "server", q->host, NULL);
 	if (gerr != NULL)
 		return keyring_error(&ls, gerr, "read", e);
+	if (v == NULL && keyring_locked(&ls, q))
+		return err_set(e, ERR_TEMP, "cannot read the keyring: %s",
+		    explain_dbus("locked"));
 	if (v == NULL)
 		return 1;
 	*pw = xstrdup(v);

@@ -202,8 +202,11 @@ caps_parse_line(struct caps *c, const char *t)
 
 		c->flags |= CAP_AUTH;
 		/* "AUTH=" is the old spelling; both may come. */
-		snprintf(c->auth + have, sizeof(c->auth) - have, "%s%s",
-		    have ? " " : "", t + 5);
+		if (have && have + 1 < sizeof(c->auth))
+			c->auth[have++] = ' ';
+		/* The list reaches the terminal in -S and in errors. */
+		sanitize(c->auth + have, sizeof(c->auth) - have, t + 5,
+		    strlen(t + 5));
 	}
 }
 
@@ -672,6 +675,7 @@ struct txn {
 	int		 accepted;	/* RCPTs answered 2xx */
 	int		 last;		/* QUIT may go with the data */
 	int		 pipelined;
+	int		 chunked;	/* BDAT */
 };
 
 static void
@@ -762,6 +766,29 @@ lmtp_replies(struct smtp_session *s, struct txn *t, struct err *e)
 	    worst->text);
 }
 
+/*
+ * After the last reply of a transaction, is there more than the reply to
+ * a QUIT sent with the data?  If so the session is broken: the next message
+ * could not tell its replies from these.
+ */
+static int
+extra_replies(struct smtp_session *s)
+{
+	struct reply	r;
+	struct err	ignored;
+	int		rv = conn_unread(s->c);
+
+	if (rv == 1 && s->quit_sent) {
+		if (read_reply(s, &r, NULL, &ignored) == -1 || r.code != 221)
+			rv = 1;
+		else
+			rv = conn_unread(s->c);
+	}
+	if (rv != 0)
+		s->broken = 1;
+	return rv == 1;
+}
+
 /* The reply to the message itself; no reply at all leaves it unknown. */
 static int
 final_reply(struct smtp_session *s, struct txn *t, struct err *e)
@@ -784,13 +811,20 @@ final_reply(struct smtp_session *s, struct txn *t, struct err *e)
 		stage(s, STAGE_DATA);
 		return reply_error(s, &r, ERR_PERM, e);
 	}
+	/*
+	 * With BDAT pipelined, every reply is read after the data: one too
+	 * many, and this one may be another command's.
+	 */
+	if (extra_replies(s) && t->chunked && t->pipelined) {
+		stage(s, STAGE_DOT);
+		return err_set(e, ERR_PROTO, "the server sent more replies than "
+		    "outbox sent commands, so its answer to the message is "
+		    "unknown (it may or may not have been accepted)");
+	}
 	snprintf(s->res->final, sizeof(s->res->final), "%d %.*s", r.code,
 	    (int)sizeof(s->res->final) - 8, r.text);
 	s->res->delivered = 1;
 	crash_point("accepted");
-	/* More replies than commands: the next message cannot trust them. */
-	if (!s->quit_sent && conn_pending(s->c) > 0)
-		s->broken = 1;
 	return 0;
 }
 
@@ -925,14 +959,22 @@ static int
 transaction(struct smtp_session *s, struct txn *t, struct err *e)
 {
 	char	line[600];
+	int	quiet;
 	int	chunk = (s->caps.flags & CAP_CHUNKING) &&
 	    !(t->pipelined && t->env->all_or_nothing);
 
 	stage(s, STAGE_ENVELOPE);
 	if (smtp_mail_cmd(&s->caps, t->env, t->m, line, sizeof(line), e) == -1)
 		return -1;
-	/* A connection carried over from the last message must be quiet. */
-	if (conn_pending(s->c) > 0)
+	/*
+	 * A connection carried over from the last message must be quiet, and
+	 * so must a new one, unless the reply to a pipelined AUTH is due.
+	 */
+	quiet = s->auth_pending == NULL ? conn_unread(s->c) : 0;
+	if (quiet == -1)
+		return err_set(e, ERR_TEMP, "the server closed the connection "
+		    "before the next message");
+	if (quiet == 1)
 		return err_set(e, ERR_PROTO, "the server sent a reply nobody "
 		    "asked for before the next message; stopping");
 	set_state(s, S_MAIL);
@@ -954,6 +996,11 @@ transaction(struct smtp_session *s, struct txn *t, struct err *e)
 		return issue(s, t, C_DATA, NULL, "DATA", e) == -1 ? -1 :
 		    drain(s, t, 0, e);
 	}
+	t->chunked = 1;
+	/* In lockstep every reply is in: one more would pass for BDAT's. */
+	if (!t->pipelined && conn_unread(s->c) != 0)
+		return err_set(e, ERR_PROTO, "the server sent more replies than "
+		    "outbox sent commands; stopping before the message");
 	snprintf(line, sizeof(line), "BDAT %lld LAST", (long long)t->m->size);
 	t->q[t->tail].kind = C_BDAT;
 	snprintf(t->q[t->tail].cmd, sizeof(t->q[t->tail].cmd), "%s", line);

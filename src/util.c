@@ -165,20 +165,63 @@ buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at s (at most n bytes) that
+ * encodes a printable code point, or 0: C1 controls (U+0080-U+009F, which
+ * some terminals obey like ESC), overlong forms, surrogates and stray bytes
+ * are not printable.
+ */
+static size_t
+utf8_printable(const unsigned char *s, size_t n)
+{
+	unsigned long	cp;
+	size_t		len, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
 void
 sanitize(char *dst, size_t cap, const char *src, size_t len)
 {
-	size_t	 i, o = 0;
+	const unsigned char	*s = (const unsigned char *)src;
+	size_t			 i = 0, o = 0, n;
 
 	if (cap == 0)
 		return;
-	for (i = 0; i < len && o + 1 < cap; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c == '\t' || (c >= 0x20 && c != 0x7f))
-			dst[o++] = (char)c;
-		else
+	while (i < len && o + 1 < cap) {
+		if (s[i] == '\t' || (s[i] >= 0x20 && s[i] < 0x7f)) {
+			dst[o++] = (char)s[i++];
+			continue;
+		}
+		n = s[i] < 0x80 ? 0 : utf8_printable(s + i, len - i);
+		if (n == 0) {
 			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + n >= cap)
+			break;
+		memcpy(dst + o, s + i, n);
+		o += n;
+		i += n;
 	}
 	dst[o] = '\0';
 }
@@ -316,4 +359,30 @@ crash_point(const char *name)
 		return;
 	if (++passed >= nth)
 		raise(SIGKILL);
+}
+
+int
+sh_syntax_ok(const char *cmd)
+{
+	pid_t	pid;
+	int	status, null;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		if ((null = open("/dev/null", O_RDWR)) != -1) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execl("/bin/sh", "sh", "-n", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
+		return -1;
+	return WEXITSTATUS(status) == 0;
 }

@@ -28,7 +28,10 @@ void	 buf_reset(struct buf *);
 void	 buf_wipe(struct buf *);
 void	 buf_free(struct buf *);
 
-/* Copy src into dst (size cap), replacing bytes a terminal could act on. */
+/*
+ * Copy src into dst (size cap), replacing with '?' what a terminal could act
+ * on: control bytes, C1 controls and bytes that are not well-formed UTF-8.
+ */
 void	 sanitize(char *dst, size_t cap, const char *src, size_t len);
 
 /* Wipe and free a secret string; NULL is fine. */
@@ -58,5 +61,11 @@ int	 write_all(int fd, const void *buf, size_t len);
  */
 int	 run_capture(const char *cmd, int timeout_s, size_t max, struct buf *,
 	    int *status);
+
+/*
+ * Would /bin/sh parse cmd?  sh -n reads it without running it.  1 yes, 0 a
+ * syntax error, -1 sh cannot be run.
+ */
+int	 sh_syntax_ok(const char *cmd);
 
 #endif

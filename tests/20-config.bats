@@ -248,6 +248,20 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_line --regexp '^    port += 25  \(default\)$'
 }
 
+@test "loopback is an address or localhost: a name that starts with 127. gets TLS" {
+	for h in 127.0.0.1 127.1.2.3 ::1 '[::1]' localhost LOCALHOST; do
+		printf 'account default\nhost %s\n' "$h" | rc
+		run "$OUTBOX" -C "$RC" -P
+		assert_line --regexp '^    tls += off  \(default\)$'
+	done
+	for h in 127.mx.example.net 127.0.0.1.example.net localhost.example.net \
+	    localhost.localdomain 128.0.0.1 ::2 ::ffff:10.0.0.1; do
+		printf 'account default\nhost %s\n' "$h" | rc
+		run "$OUTBOX" -C "$RC" -P
+		assert_line --regexp '^    tls += on  \(default\)$'
+	done
+}
+
 @test "old msmtp spellings still work" {
 	printf 'account default\nhost h\ntls_nocertcheck\nkeepbcc on\nadd_missing_date_header off\ntls_force_sslv3 off\n' | rc
 	run "$OUTBOX" -C "$RC" -P
@@ -271,6 +285,56 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_success
 	assert_line --regexp '^    host += evalhost\.example  \(.*:2\)$'
 	assert_line --regexp '^    port += 2500 '
+}
+
+@test "eval and passwordeval in a file others can write, or another user's: 78 before anything runs" {
+	M=$BATS_TEST_TMPDIR/ran
+	printf 'account default\nhost h\neval touch %s\n' "$M" >"$RC"
+	chmod 620 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $RC:3: eval runs a command, but others can write $RC; run: chmod go-w $RC"
+	[ ! -e "$M" ]
+	chmod 602 "$RC"
+	run -78 "$OUTBOX" -C "$RC" -P
+	[ ! -e "$M" ]
+	# Readable is fine: a command is no secret.
+	chmod 644 "$RC"
+	run "$OUTBOX" -C "$RC" -P
+	assert_success
+	[ -e "$M" ]
+	rm "$M"
+	# Neither the user's nor root's.
+	chown 65534 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $RC:3: eval runs a command, but $RC is owned by another user (uid 65534)"
+	[ ! -e "$M" ]
+	chown 0 "$RC"
+	printf 'account default\nhost h\nuser u\npasswordeval echo x\n' >"$RC"
+	chmod 664 "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_equal "$status" 78
+	assert_equal "$stderr" "outbox: $RC:4: passwordeval runs a command, but others can write $RC; run: chmod go-w $RC"
+}
+
+@test "the system file and the default user file are checked the same way" {
+	M=$BATS_TEST_TMPDIR/ran
+	export OUTBOX_SYSCONF=$BATS_TEST_TMPDIR/system.conf
+	printf 'defaults\neval touch %s\n' "$M" >"$OUTBOX_SYSCONF"
+	chmod 666 "$OUTBOX_SYSCONF"
+	printf 'account default\nhost h\n' >"$HOME/.outboxrc"
+	run --separate-stderr "$OUTBOX" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" "system\.conf:2: eval runs a command, but others can write"
+	[ ! -e "$M" ]
+	export OUTBOX_SYSCONF=
+	printf 'account default\nhost h\neval touch %s\n' "$M" >"$HOME/.outboxrc"
+	chmod 666 "$HOME/.outboxrc"
+	run --separate-stderr "$OUTBOX" -P
+	assert_equal "$status" 78
+	assert_regex "$stderr" "\.outboxrc:3: eval runs a command, but others can write"
+	[ ! -e "$M" ]
 }
 
 @test "a very long line is fine" {

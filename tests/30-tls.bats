@@ -261,3 +261,61 @@ refused() {	# refused REGEX: exit 76, the reason, nothing delivered
 	tls_config "$WEAK_PORT"
 	refused 'TLS certificate refused: .*insecure'
 }
+
+@test "a certificate whose key purpose is not serverAuth is refused" {
+	fault_start - --implicit-tls --cert "$MTA_PKI/clientonly.pem" --key "$MTA_PKI/clientonly.key" <<-'EOF2'
+	send 220 fault ESMTP
+	wait_close
+	EOF2
+	outbox_config "$RC" "host localhost" "port $FAULT_PORT" "tls_starttls off" "auth off" "timeout 5" "queue off"
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'TLS certificate refused: .*(purpose|usage)'
+	# The same certificate with the right purpose passes: the CA and the
+	# name are fine, only the purpose is wrong.
+	fault_start - --implicit-tls --cert "$MTA_PKI/server.pem" --key "$MTA_PKI/server.key" <<-'EOF2'
+	send 220 fault ESMTP
+	ehlo
+	mail_ok
+	rcpt_ok
+	data_ok
+	data
+	send 250 ok
+	expect QUIT
+	send 221 bye
+	EOF2
+	outbox_config "$RC" "host localhost" "port $FAULT_PORT" "tls_starttls off" "auth off" "timeout 5" "queue off"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+}
+
+tlsdrip() {	# tlsdrip keyupdate|ticket: a server that drips records, no data
+	cc -o "$BATS_TEST_TMPDIR/tlsdrip" "$BATS_TEST_DIRNAME/lib/tlsdrip.c" -lgnutls
+	"$BATS_TEST_TMPDIR/tlsdrip" "$BATS_TEST_TMPDIR/drip.port" "$MTA_PKI/server.pem" \
+		"$MTA_PKI/server.key" "$1" 300 20 >"$BATS_TEST_TMPDIR/drip.out" 2>&1 3>&- &
+	DRIP_PID=$!
+	for _ in $(seq 50); do [[ -s $BATS_TEST_TMPDIR/drip.port ]] && break; sleep 0.1; done
+	DRIP_PORT=$(<"$BATS_TEST_TMPDIR/drip.port")
+}
+
+drip_run() {	# outbox against the dripping server: it must give up on time
+	outbox_config "$RC" "port $DRIP_PORT" "tls_starttls off" "auth off" "timeout 2" "queue off"
+	local t0=$SECONDS
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	local took=$((SECONDS - t0))
+	kill "$DRIP_PID" 2>/dev/null || true
+	wait "$DRIP_PID" 2>/dev/null || true
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'timed out'
+	(( took <= 5 )) || fail "outbox took ${took}s with timeout 2"
+}
+
+@test "a server that drips TLS 1.3 KeyUpdates cannot hold outbox past its timeout" {
+	tlsdrip keyupdate
+	drip_run
+}
+
+@test "a server that drips TLS 1.3 session tickets cannot hold outbox past its timeout" {
+	tlsdrip ticket
+	drip_run
+}

@@ -97,6 +97,66 @@ teardown() {
 	assert_regex "$stderr" 'queued as'
 }
 
+@test "cron without XDG_RUNTIME_DIR: the keyring is found at /run/user/UID/bus" {
+	"$OUTBOX" -C "$RC" --store-password <<<'wonder land-42' 2>/dev/null
+	sock=${DBUS_SESSION_BUS_ADDRESS#unix:path=}
+	sock=${sock%%,*}
+	# A mount namespace of its own: the real /run/user is not touched.
+	run --separate-stderr unshare --mount /bin/bash -c '
+		mount -t tmpfs tmpfs /run/user 2>/dev/null || { mkdir -p /run/user && mount -t tmpfs tmpfs /run/user; }
+		mkdir -m 700 "/run/user/$(id -u)"
+		ln -s "$1" "/run/user/$(id -u)/bus"
+		exec env -i PATH=/usr/bin:/bin HOME="$HOME" XDG_STATE_HOME="$XDG_STATE_HOME" \
+			setsid "$2" -C "$3" --queue=off bob@example.org' _ "$sock" "$OUTBOX" "$RC" <"$MSG"
+	assert_success
+	maildir_wait bob 1
+}
+
+@test "a locked keyring collection: the documented message, 75 or queued" {
+	local kr=$BATS_TEST_TMPDIR/kr
+	"$TESTBED_LIB/keyring.sh" start "$kr" >/dev/null 2>&1
+	(
+		. "$kr/keyring.env"
+		secret-tool store --label=msmtp host localhost service smtp user alice <<<'wonder land-42'
+		gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+			--method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null
+	)
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$kr/bus" \
+		"$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	local st=$status err=$stderr
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$kr/bus" \
+		"$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	"$TESTBED_LIB/keyring.sh" stop "$kr" >/dev/null 2>&1
+	assert_equal "$st" 75
+	assert_regex "$err" 'cannot read the keyring: the keyring is locked \(unlock it'
+	assert_success
+	assert_regex "$stderr" 'the keyring is locked.*queued as '
+}
+
+@test "no Secret Service provider on the session bus: the documented message, 75 or queued" {
+	local d=$BATS_TEST_TMPDIR/bus
+	mkdir -p "$d"
+	cat >"$d/bus.conf" <<-EOF
+	<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+	 "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+	<busconfig><type>session</type><listen>unix:path=$d/bus</listen>
+	<policy context="default"><allow send_destination="*" eavesdrop="true"/>
+	<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+	EOF
+	local pid
+	pid=$(dbus-daemon --config-file="$d/bus.conf" --fork --print-pid </dev/null 3>&-)
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$d/bus" \
+		"$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+	local st=$status err=$stderr
+	run --separate-stderr env DBUS_SESSION_BUS_ADDRESS="unix:path=$d/bus" \
+		"$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	kill "$pid"
+	assert_equal "$st" 75
+	assert_regex "$err" 'cannot read the keyring: no Secret Service provider is running'
+	assert_success
+	assert_regex "$stderr" 'no Secret Service provider is running.*queued as '
+}
+
 @test "passwordeval with secret-tool, as msmtp users write it" {
 	printf '%s' 'wonder land-42' | secret-tool store --label=msmtp host localhost service smtp user alice
 	outbox_config --no-password "$RC" 'passwordeval "secret-tool lookup host localhost service smtp user alice"'
@@ -153,7 +213,32 @@ queue off
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 75
 	assert_regex "$stderr" 'gpg: decryption failed'
-	assert_regex "$stderr" 'passwordeval failed \(exit status 2\)'
+	assert_regex "$stderr" 'passwordeval failed \(exit status 2\): temporary'
+}
+
+@test "a passwordeval that cannot work (not found, not executable, syntax error): 78, not queued" {
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	local cmd want
+	for cmd in 'nosuch-command-4711 --decrypt' "$BATS_TEST_TMPDIR" 'if then fi'; do
+		outbox_config --no-password "$RC" "passwordeval \"$cmd\""
+		run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+		assert_equal "$status" 78
+		assert_regex "$stderr" 'passwordeval failed \(exit status [0-9]+, (command not found|command not executable|shell syntax error)\): a configuration error; fix the command'
+		[[ $stderr != *"queued as"* ]]
+		run "$OUTBOX" -C "$RC" -bp
+		assert_output 'Mail queue is empty'
+	done
+}
+
+@test "a passwordeval that fails otherwise is temporary: queued, exit 0" {
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	outbox_config --no-password "$RC" 'passwordeval "echo agent locked >&2; exit 2"'
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'passwordeval failed \(exit status 2\): temporary, it may work later'
+	assert_regex "$stderr" 'queued as '
+	run "$OUTBOX" -C "$RC" -bp
+	refute_output 'Mail queue is empty'
 }
 
 @test "no secret in any output channel: stdout, stderr, -v, the log file" {
@@ -209,11 +294,27 @@ oauth_server() {	# oauth_server MECH REPLY...
 	assert_equal "$(printf '%s' "$b64" | base64 -d | cat -v)" 'n,a=alice@example.org,^Aauth=Bearer ya29.TOKEN^A^A'
 }
 
-@test "a bearer token is never sent without TLS" {
-	printf 'account default\nhost 127.0.0.1\nport 9\ntls off\nuser u\nauth xoauth2\npassword t\n' >"$RC"
-	chmod 600 "$RC"
-	run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
-	assert_failure
+@test "a bearer token is never sent without TLS, to a server that offers it AUTH in clear" {
+	local mech
+	for mech in xoauth2 oauthbearer on; do
+		fault_start - <<-'EOF'
+		send 220 fault ESMTP
+		ehlo AUTH=XOAUTH2_OAUTHBEARER_PLAIN PIPELINING
+		wait_close
+		EOF
+		printf 'account default\nhost 127.0.0.1\nport %s\ntls off\nuser u\nauth %s\npassword ya29.SECRET-TOKEN\nfrom u@example.org\n' \
+			"$FAULT_PORT" "$mech" >"$RC"
+		chmod 600 "$RC"
+		run --separate-stderr "$OUTBOX" -C "$RC" --queue=off bob@example.org <"$MSG"
+		assert_failure
+		fault_wait
+		# The server was reached, and heard no AUTH and no token.
+		run cat "$FAULT_LOG"
+		assert_output --partial 'EHLO '
+		refute_output --partial 'AUTH'
+		refute_output --partial 'SECRET'
+		refute_output --partial "$(printf 'user=u\001auth=Bearer ya29' | base64 | cut -c1-16)"
+	done
 }
 
 token_server() {	# token_server TOKENS [args]: an HTTPS token endpoint
@@ -313,13 +414,14 @@ xoauth_ok() {	# the script of one connection that accepts token $1
 }
 
 @test "OAuth2: the token endpoint's error text is sanitised" {
-	token_server AT-1 --error '{"error":"bad\u001b[31mred","error_description":"x\u0007y"}'
+	# ESC, BEL and the C1 control CSI (U+009B), which some terminals obey.
+	token_server AT-1 --error '{"error":"bad\u001b[31mred\u009b1m","error_description":"x\u0007y\u009b2J\u00e9"}'
 	FAULT_PORT=9
 	oauth_refresh_setup
 	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
 	assert_equal "$status" 77
-	assert_regex "$stderr" 'HTTP 400 bad.\[31mred: x.y'
-	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
+	assert_regex "$stderr" 'HTTP 400 bad.\[31mred\?\?1m: x.y\?\?2J'$'\xc3\xa9'
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* && $stderr != *$'\x9b'* ]]
 	kill "$TOK_PID"
 }
 

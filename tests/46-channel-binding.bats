@@ -74,6 +74,17 @@ send() {
 	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$MSG"
 }
 
+# The TLS 1.3 cases need faultsmtp to read tls-exporter through OpenSSL
+# (ctypes).  Where it cannot, the test is skipped; under CI (CI=true or
+# OUTBOX_STRICT=1) that fails, so a CI run never passes without them.
+exporter_or_skip() {
+	grep -q 'cannot get tls-exporter' "$FAULT_ERR" || return 0
+	if [[ ${CI:-} == true || ${OUTBOX_STRICT:-0} == 1 ]]; then
+		fail "faultsmtp cannot read tls-exporter from this Python/OpenSSL (strict mode)"
+	fi
+	skip "faultsmtp cannot read tls-exporter from this Python/OpenSSL"
+}
+
 # The client-first message outbox sent, decoded.
 client_first() {
 	sed -n 's/^AUTH SCRAM-[A-Z0-9-]* \([A-Za-z0-9+/=]*\)\r$/\1/p' "$FAULT_LOG" | base64 -d
@@ -152,9 +163,7 @@ client_first() {
 	scram_server SCRAM-SHA-256-PLUS_SCRAM-SHA-256 "auth_scram SCRAM-SHA-256-PLUS alice $SPASS"
 	rc
 	send
-	if grep -q 'cannot get tls-exporter' "$FAULT_ERR"; then
-		skip "faultsmtp cannot read tls-exporter from this Python/OpenSSL"
-	fi
+	exporter_or_skip
 	assert_success
 	assert_regex "$stderr" '--> AUTH SCRAM-SHA-256-PLUS \[hidden\]'
 	fault_wait
@@ -166,9 +175,7 @@ client_first() {
 	scram_server SCRAM-SHA-256-PLUS_SCRAM-SHA-256 "auth_scram SCRAM-SHA-256-PLUS alice $SPASS" --cb-corrupt
 	rc
 	send
-	if grep -q 'cannot get tls-exporter' "$FAULT_ERR"; then
-		skip "faultsmtp cannot read tls-exporter from this Python/OpenSSL"
-	fi
+	exporter_or_skip
 	assert_equal "$status" 77
 	assert_regex "$stderr" 'authentication with SCRAM-SHA-256-PLUS failed: 535 5\.7\.8 channel binding data mismatch'
 }

@@ -244,6 +244,43 @@ expect EHLO"
 	[[ $stderr != *$'\a'* ]]
 }
 
+# ESC, BEL, and the C1 control CSI both raw and as UTF-8 (U+009B).
+EVIL_AUTH='250 AUTH PLAIN \x1b]0;title\x07 X\x9b2J Y\xc2\x9b2J'
+
+no_controls() {
+	[[ $1 != *$'\e'* && $1 != *$'\a'* && $1 != *$'\x9b'* ]]
+}
+
+@test "the EHLO AUTH list reaches the terminal sanitised: -S" {
+	fault_start - <<-EOF
+	send 220 fault ESMTP
+	expect EHLO
+	send 250-fault
+	send $EVIL_AUTH
+	wait_close
+	EOF
+	run --separate-stderr "$OUTBOX" -C "$(conf)" -S
+	assert_success
+	assert_regex "$output" 'AUTH +PLAIN \?\]0;title\? X\?2J Y\?\?2J$'
+	no_controls "$output"
+	no_controls "$stderr"
+}
+
+@test "the EHLO AUTH list reaches the terminal sanitised: in an error" {
+	fault_start - <<-EOF
+	send 220 fault ESMTP
+	expect EHLO
+	send 250-fault
+	send $EVIL_AUTH
+	wait_close
+	EOF
+	EXTRA=("auth scram-sha-256" "user u" "password p")
+	send b@example.org
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'does not offer AUTH SCRAM-SHA-256 \(it offers: PLAIN \?\]0;title'
+	no_controls "$stderr"
+}
+
 @test "no ESMTP: HELO fallback, then DATA" {
 	fault_start <<-'EOF'
 		send 220 old
@@ -469,4 +506,112 @@ expect EHLO"
 	assert_line --regexp '^rc=0 ms=[0-9]+$'
 	ms=$(sed -n 's/^rc=0 ms=//p' <<<"$output")
 	(( ms < 2000 ))
+}
+
+# in_servfail_dns CMD...: run CMD in a network and mount namespace of its own,
+# where the system resolver asks tests/lib/fakedns.py --servfail.
+in_servfail_dns() {
+	local t=$BATS_TEST_TMPDIR
+	printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$t/resolv.conf"
+	unshare --mount --net /bin/bash -c '
+		t=$1 lib=$2; shift 2
+		ip link set lo up
+		mount --bind "$t/resolv.conf" /etc/resolv.conf
+		/usr/bin/python3 "$lib/fakedns.py" --servfail --listen-port 53 \
+			--port-file "$t/dns.port" --log "$t/dns.log" --max-seconds 20 </dev/null >/dev/null 2>&1 &
+		for _ in $(seq 50); do [[ -s $t/dns.port ]] && break; sleep 0.1; done
+		"$@"; rc=$?
+		kill $!
+		exit $rc' in_servfail_dns "$t" "$BATS_TEST_DIRNAME/lib" "$@"
+}
+
+@test "a temporary DNS failure (SERVFAIL, EAI_AGAIN): 75 with queue off, queued otherwise" {
+	[[ $(id -u) == 0 ]] || { [[ ${CI:-} == true || ${OUTBOX_STRICT:-0} == 1 ]] && fail "needs root (unshare)"; skip "needs root (unshare)"; }
+	printf 'account default\nhost mail.example.net\nport 25\ntls off\nauth off\nfrom a@example.org\nqueue off\n' >"$BATS_TEST_TMPDIR/rc"
+	run --separate-stderr in_servfail_dns "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" b@example.org <"$MSG"
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'cannot resolve mail\.example\.net: .*\(try again later\)'
+	# The answer came from the fake server, not from a network out of reach.
+	grep -q '^mail\.example\.net 1$' "$BATS_TEST_TMPDIR/dns.log"
+	sed -i '/^queue off$/d' "$BATS_TEST_TMPDIR/rc"
+	run --separate-stderr in_servfail_dns "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" b@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'cannot resolve mail\.example\.net: .*queued as '
+	run "$OUTBOX" -C "$BATS_TEST_TMPDIR/rc" -bp
+	assert_output --regexp '^[^ ]+ .*b@example\.org'
+}
+
+@test "CHUNKING: an extra reply shifts the BDAT reply; it is caught, not taken as acceptance" {
+	# MAIL, RCPT, BDAT and QUIT go in one flight; one reply too many comes
+	# back, so what arrives third is the RCPT's 250, not the BDAT's.
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo PIPELINING CHUNKING
+		expect MAIL
+		expect RCPT
+		bdat
+		send 250 ok
+		send 250 an extra reply
+		send 250 ok
+		send 250 2.0.0 the real reply to BDAT
+		send 221 bye
+		wait_close
+	EOF2
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more replies than outbox sent commands'
+	fault_wait
+}
+
+@test "CHUNKING without PIPELINING: an extra reply before BDAT stops before the message" {
+	fault_start <<-'EOF2'
+		send 220 hi
+		ehlo CHUNKING
+		mail_ok
+		expect RCPT
+		send 250 ok
+		send 250 an extra reply
+		wait_close
+	EOF2
+	send b@example.org
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'more replies than outbox sent commands; stopping before the message'
+	fault_wait
+	refute grep -q '^BDAT' "$FAULT_LOG"
+}
+
+@test "a reused connection: a reply nobody asked for, arriving after the last one, is caught" {
+	fault_make_cert
+	# One message waits in the queue; the next send carries it on the same
+	# connection.  The extra reply comes in a TLS record of its own, in the
+	# same TCP segment: it is not read with the reply before it.
+	printf 'account default\nhost 127.0.0.1\nport 9\ntls off\nauth off\nfrom a@example.org\n' >"$BATS_TEST_TMPDIR/down"
+	"$OUTBOX" -C "$BATS_TEST_TMPDIR/down" b@example.org <"$MSG" 2>/dev/null
+	export OUTBOX_NOW=$(( $(date +%s) + 600 ))
+	fault_start - --implicit-tls --cert "$FAULT_CERT" --key "$FAULT_KEY" --connections 2 --max-seconds 8 <<-'EOF2'
+		send 220 hi
+		ehlo PIPELINING
+		expect MAIL
+		expect RCPT
+		expect DATA
+		send 250 ok
+		send 250 ok
+		send 354 go
+		data
+		cork
+		send 250 2.0.0 accepted
+		flush
+		send 250 2.0.0 an extra reply nobody asked for
+		uncork
+		wait_close
+	EOF2
+	EXTRA=("queue on" "tls on" "tls_starttls off" "tls_certcheck off")
+	send b@example.org
+	assert_success
+	fault_stop
+	# Each connection carried one message: the second never went on the
+	# first, where the extra reply would have been taken for its MAIL's.
+	conns=$(grep -c '^TLS start' "$FAULT_TRACE")
+	mails=$(grep -c '^MAIL FROM' "$FAULT_LOG")
+	assert_equal "$mails" "$conns"
 }

@@ -59,6 +59,19 @@ teardown() {
 	maildir_wait bob 1
 }
 
+@test "-X FILE is ignored, as Postfix and Exim do: nothing is written there" {
+	# The CVE-2016-10033 pattern: a caller that lets an attacker add -X.
+	X=$BATS_TEST_TMPDIR/x.php
+	printf 'Subject: x\nMessage-ID: <?php system($_GET[c]); ?>\n\nhi\n' >"$MSG"
+	run --separate-stderr "$OUTBOX" -C "$RC" -X "$X" bob@example.org <"$MSG"
+	assert_success
+	maildir_wait bob 1
+	[ ! -e "$X" ]
+	run --separate-stderr "$OUTBOX" -C "$RC" -X"$X" bob@example.org <"$MSG"
+	assert_success
+	[ ! -e "$X" ]
+}
+
 @test "-bv shows the envelope with aliases resolved, and sends nothing" {
 	run "$OUTBOX" -C "$RC" -bv 'postmaster, dave@example.org'
 	assert_success

@@ -304,13 +304,14 @@ fault_config() {
 	assert_equal "$(entries)" 10
 	# ... then, with the server up, 20 sends and 3 flushes race.
 	outbox_config "$RC"
-	pids=()
+	pids=() flushes=0
 	for i in $(seq 20); do
 		printf 'Subject: new %s\nMessage-ID: <new-%s@example.org>\n\nx\n' "$i" "$i" |
 			"$OUTBOX" -C "$RC" bob@example.org &
 		pids+=($!)
-		if (( i % 7 == 0 )); then "$OUTBOX" -C "$RC" -q & pids+=($!); fi
+		if (( i % 7 == 1 )); then "$OUTBOX" -C "$RC" -q & pids+=($!); flushes=$((flushes + 1)); fi
 	done
+	assert_equal "$flushes" 3
 	for p in "${pids[@]}"; do wait "$p"; done
 	"$OUTBOX" -C "$RC" -q
 	maildir_wait bob 30 30
@@ -372,29 +373,83 @@ fault_config() {
 	assert_equal "$(entries)" 1	# the bounce, waiting for the server too
 }
 
-@test "mailq, -qI, -qR and --drop" {
+@test "queue_lifetime in days, not the default 5: kept after 1 day, given up after 2" {
+	down_config 'queue_lifetime 2'
+	export OUTBOX_NOW=1800000000
+	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
+	OUTBOX_NOW=$((1800000000 + 86400)) run "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 75
+	assert_equal "$(entries)" 1
+	OUTBOX_NOW=$((1800000000 + 2 * 86400 + 60)) run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 69
+	assert_regex "$stderr" 'expired after 2 days in the queue'
+	assert_equal "$(entries)" 0
+}
+
+@test "the queue folder must stay 0700: checked at every open, not only when made" {
 	down_config
 	"$OUTBOX" -C "$RC" bob@example.org <"$MSG" 2>/dev/null
-	"$OUTBOX" -C "$RC" carol@example.org <"$MSG" 2>/dev/null
+	assert_equal "$(entries)" 1
+	chmod 750 "$QDIR"
+	want="the queue $QDIR must belong to you and be private (mode 0700, now 0750); fix it with: chmod 700 $QDIR"
+	outbox_config "$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q
+	assert_equal "$status" 78
+	assert_regex "$stderr" "$(printf '%s' "$want" | sed 's/[][().*^$]/\\&/g')"
+	run --separate-stderr "$OUTBOX" -C "$RC" -bp
+	assert_equal "$status" 78
+	# A send writes nothing there: it goes out without the queue, and says so.
+	run --separate-stderr "$OUTBOX" -C "$RC" bob@example.org <"$MSG"
+	assert_success
+	assert_regex "$stderr" 'must belong to you and be private .*; sending without the queue'
+	maildir_wait bob 1
+	assert_equal "$(entries)" 1
+	chmod 700 "$QDIR"
+	run "$OUTBOX" -C "$RC" -q
+	assert_success
+	maildir_wait bob 2
+	assert_equal "$(entries)" 0
+}
+
+@test "mailq, -qI, -qR and --drop" {
+	down_config
+	local to
+	for to in bob carol dave; do
+		"$OUTBOX" -C "$RC" "$to@example.org" <"$MSG" 2>/dev/null
+	done
+	id_of() {	# the entry for recipient $1
+		basename "$(dirname "$(grep -l "$1@example.org" "$QDIR"/*/env)")"
+	}
+	bob=$(id_of bob) carol=$(id_of carol) dave=$(id_of dave)
 	run "$OUTBOX" -C "$RC" -bp
-	assert_equal "${#lines[@]}" 2
-	first=$(basename "$(dirname "$(ls "$QDIR"/*/env | head -1)")")
+	assert_equal "${#lines[@]}" 3
 	ln -sf "$OUTBOX" "$BATS_TEST_TMPDIR/mailq"
 	run "$BATS_TEST_TMPDIR/mailq" -C "$RC"
-	assert_line --regexp "^$first  "
-	run "$OUTBOX" --drop="$first"
+	assert_line --regexp "^$bob  "
+	assert_line --regexp "^$carol  "
+	# -qI sends that entry and no other.
+	outbox_config "$RC"
+	run "$OUTBOX" -C "$RC" -qI "$bob"
+	assert_success
+	maildir_wait bob 1
+	assert_equal "$(entries)" 2
+	[[ ! -e $QDIR/$bob ]]
+	run "$OUTBOX" --drop="$carol"
 	assert_success
 	assert_equal "$(entries)" 1
+	[[ -e $QDIR/$dave ]]
 	run --separate-stderr "$OUTBOX" --drop=no-such-id
 	assert_equal "$status" 64
 	assert_regex "$stderr" 'no queue entry no-such-id'
-	outbox_config "$RC"
 	run "$OUTBOX" -C "$RC" -qR other
 	assert_equal "$(entries)" 1
 	run "$OUTBOX" -C "$RC" -qR default
 	assert_success
 	assert_equal "$(entries)" 0
 	maildir_wait catchall 1
+	sleep 0.3
+	assert_equal "$(maildir_count catchall)" 1
+	assert_equal "$(maildir_count bob)" 1
 }
 
 @test "queue always: returns at once, then the message arrives" {

@@ -328,7 +328,7 @@ rcpt_access() {	# rcpt_access with-later(0|1)
 	fault_wait
 }
 
-@test "a reply nobody asked for after a message: the next one is not sent on that session" {
+@test "a reply nobody asked for after a pipelined BDAT: its answer is unknown, and the next message is not sent on that session" {
 	fault_start - --connections 2 <<-'EOF'
 		send 220 hi
 		ehlo PIPELINING CHUNKING
@@ -349,10 +349,15 @@ rcpt_access() {	# rcpt_access with-later(0|1)
 	fault_config
 	run --separate-stderr "$OUTBOX" -C "$RC" -q
 	fault_wait
-	assert_success
-	# The second message went on a new connection, not after the extra reply.
+	# Which 250 answered BDAT cannot be told (one of the four is extra):
+	# the first stays queued, as when the reply is lost.
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'more replies than outbox sent commands, so its answer to the message is unknown'
+	# The second message went on a new connection, not after the extra reply
+	# (where the same script makes it unknown too).
 	assert_equal "$(grep -c '^EHLO' "$FAULT_LOG")" 2
-	assert_equal "$(entries)" 0
+	assert_equal "$(grep -c '^MAIL FROM' "$FAULT_LOG")" 2
+	assert_equal "$(entries)" 2
 }
 
 @test "-q logs each delivery and each give-up with the same line as a first attempt" {

@@ -324,3 +324,52 @@ assert_empty_tree() {
 	version=$(dpkg-deb -f "$DEB" Version)
 	assert_line --index 0 "outbox $version"
 }
+
+# The shell block of README.md that follows the line matching ERE $1.
+readme_block() {
+	awk -v re="$1" '
+		found && /^    / { print substr($0, 5); seen = 1; next }
+		found && seen { exit }
+		$0 ~ re { found = 1 }' "$ROOT/README.md"
+}
+
+# verify_units FILE...: systemd-analyze accepts them as user units.
+verify_units() {
+	command -v systemd-analyze >/dev/null || unavailable "systemd-analyze is not installed (systemd)"
+	mkdir -p -m 700 "$BATS_TEST_TMPDIR/runtime"
+	XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/runtime run systemd-analyze verify --man=no --user "$@"
+	assert_success
+	assert_output ''
+}
+
+@test "README's systemd commands from the source tree give units that systemd-analyze verifies" {
+	local block home=$BATS_TEST_TMPDIR/home bin=$BATS_TEST_TMPDIR/bin
+	block=$(readme_block 'make the units from `contrib/systemd`')
+	[[ $block == *'sed "s|@BINDIR@|'* ]] || fail "README block not found: $block"
+	mkdir -p "$home" "$bin"
+	cp "$ROOT/outbox" "$bin/outbox"
+	# systemctl is recorded, not run: there is no user manager here.
+	printf '#!/bin/sh\necho "systemctl $*" >>"%s/systemctl.log"\n' "$BATS_TEST_TMPDIR" >"$bin/systemctl"
+	chmod +x "$bin/systemctl"
+	(cd "$ROOT" && HOME=$home PATH=$bin:$PATH bash -euc "$block")
+	run cat "$BATS_TEST_TMPDIR/systemctl.log"
+	assert_line 'systemctl --user enable --now outbox-flush.timer'
+	run grep -l @ "$home/.config/systemd/user/outbox-flush.service" "$home/.config/systemd/user/outbox-flush.timer"
+	assert_output ''
+	run grep '^ExecStart=' "$home/.config/systemd/user/outbox-flush.service"
+	assert_output "ExecStart=$bin/outbox -q15m"
+	verify_units "$home/.config/systemd/user/outbox-flush.service" "$home/.config/systemd/user/outbox-flush.timer"
+	# What the README used to say, a plain copy, does not verify.
+	cp "$ROOT/contrib/systemd/outbox-flush.service" "$BATS_TEST_TMPDIR/raw.service"
+	XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/runtime run systemd-analyze verify --man=no --user "$BATS_TEST_TMPDIR/raw.service"
+	assert_failure
+}
+
+@test "the units make install writes verify with systemd-analyze" {
+	need_tree
+	local root=$BATS_TEST_TMPDIR/root
+	# BINDIR where an outbox really is, so that ExecStart= can be checked.
+	run make -C "$TREE" install DESTDIR="$root" BINDIR="$TREE" SYSTEMDUSERUNITDIR=/units
+	assert_success
+	verify_units "$root/units/outbox-flush.service" "$root/units/outbox-flush.timer"
+}

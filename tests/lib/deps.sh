@@ -18,6 +18,7 @@ TEST_PKGS=(bats bats-support bats-assert postfix dovecot-core dovecot-lmtpd gnom
 TEST_PKGS+=(debhelper dpkg-dev fakeroot) # tests/95-package.bats builds the .deb
 TEST_PKGS+=(iproute2 valgrind) # the Happy Eyeballs test, the memcheck subset
 TEST_PKGS+=(microsocks) # tests/64-proxy.bats: a real SOCKS5 server
+TEST_PKGS+=(systemd libglib2.0-bin) # systemd-analyze verify (README units); gdbus locks a keyring
 SANITIZER_PKGS=(clang libclang-rt-14-dev)
 ALL_PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${SANITIZER_PKGS[@]}")
 

@@ -22,6 +22,8 @@ argument by ONE space or tab; the rest of the line is the argument, verbatim
                        flushed before any read, sleep, trickle, TLS or close)
   sendraw TEXT         queue exactly TEXT, no CRLF appended
   flush                write queued output now
+  cork / uncork        flush, then hold TCP output until uncork (TCP_CORK):
+                       several writes (TLS records) then leave in one segment
   expect REGEX         read one line, require re.match(REGEX, line, re.I)
   recv                 read one line, any content
   data                 read a DATA body up to and including the "." line
@@ -126,7 +128,7 @@ def show(data, limit=1000):
     return text + (f"...[{len(data)} bytes in all]" if len(data) > limit else "")
 
 
-NOARG = {"recv", "data", "bdat", "starttls", "close", "wait_close", "flush",
+NOARG = {"recv", "data", "bdat", "starttls", "close", "wait_close", "flush", "cork", "uncork",
          "mail_ok", "rcpt_ok", "data_ok", "loop_until_quit"}
 
 
@@ -428,6 +430,10 @@ class Conn:
             self.write(arg, raw=True)
         elif verb == "flush":
             self.flush()
+        elif verb in ("cork", "uncork"):
+            self.flush()
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, verb == "cork")
+            self.srv.trace(verb)
         elif verb == "expect":
             self.expect(arg)
         elif verb == "recv":

@@ -10,6 +10,8 @@
 #   weak.pem weak.key             localhost/127.0.0.1, signed by the CA with SHA-1
 #   selfsigned.pem selfsigned.key localhost/127.0.0.1, self-signed (not from the CA)
 #   client.pem client.key         client certificate (CN=alice, clientAuth), signed by the CA
+#   clientonly.pem clientonly.key localhost/127.0.0.1, signed by the CA, but its extended key
+#                                 usage is clientAuth only: not for a server
 #   server.sha256                 SHA-256 fingerprint of server.pem's DER, AB:CD:..:EF
 #   server.spki                   base64 SHA-256 of server.pem's SubjectPublicKeyInfo DER
 #
@@ -78,7 +80,7 @@ ca = (x509.CertificateBuilder()
       .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
       .sign(ca_key, hashes.SHA256()))
 
-def leaf(subject, dns, ips, start, end, issuer=None, client=False, digest=None):
+def leaf(subject, dns, ips, start, end, issuer=None, client=False, digest=None, eku=None):
     key = newkey()
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     b = (x509.CertificateBuilder()
@@ -92,8 +94,8 @@ def leaf(subject, dns, ips, start, end, issuer=None, client=False, digest=None):
                                       key_encipherment=False, data_encipherment=False,
                                       key_agreement=False, key_cert_sign=False, crl_sign=False,
                                       encipher_only=False, decipher_only=False), critical=True)
-         .add_extension(x509.ExtendedKeyUsage(
-             [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]),
+         .add_extension(x509.ExtendedKeyUsage(eku or
+             ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH])),
              critical=False)
          .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     names = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
@@ -124,6 +126,9 @@ c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], *valid, issuer=(ca, ca_ke
 write("weak", c, k)
 c, k = leaf("alice", [], [], *valid, issuer=(ca, ca_key), client=True)
 write("client", c, k)
+c, k = leaf("localhost", ["localhost"], ["127.0.0.1"], *valid, issuer=(ca, ca_key),
+            eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+write("clientonly", c, k)
 
 der = server.public_bytes(serialization.Encoding.DER)
 with open(os.path.join(out, "server.sha256"), "w") as f:
