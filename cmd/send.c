@@ -311,6 +311,7 @@ make_entry(struct submission *s)
 	const struct account	*a = s->r->acct;
 	struct qentry		*qe = &s->qe;
 	struct envelope		*env = &qe->env;
+	char			 why[64];
 	size_t			 i;
 
 	qe->account = xstrdup(a->name);
@@ -327,6 +328,8 @@ make_entry(struct submission *s)
 	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
 	qe->queued = qe->next = queue_now();
 	qe->eightbit = s->m.eightbit;
+	if (msg_reshaped(&s->m, why, sizeof(why)) != NULL)
+		qe->reshaped = xstrdup(why);
 	qe->size = (long long)s->m.size;
 }
 
@@ -469,6 +472,8 @@ detach(void)
 static int
 prepare(struct submission *s, struct err *e)
 {
+	char	why[512];
+
 	if (choose_sender(s, e) == -1)
 		return -1;
 	make_from_header(s);
@@ -476,6 +481,8 @@ prepare(struct submission *s, struct err *e)
 		queue_start(s);
 	if (spool(s, e) == -1 || collect_rcpts(s, e) == -1)
 		return -1;
+	if (s->r->o->verbose && msg_reshaped_text(&s->m, why, sizeof(why)))
+		say_notice(s->r, "%s", why);
 	if (s->req->read_env_from) {
 		if (s->m.from_addr == NULL)
 			return err_set(e, ERR_DATA, "--read-envelope-from: the "

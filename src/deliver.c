@@ -120,6 +120,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 	l.rcpts = rc.p ? rc.p : "";
 	l.size = qe->size;
 	l.msgid = qe->msgid;
+	l.reshaped = qe->reshaped;
 	l.reply = d->res.final;
 	l.ms = now_ms() - start;
 	l.exitcode = err_exitcode(&v);

@@ -68,6 +68,7 @@ format_line(struct buf *b, const struct logrec *r)
 	kv(b, "rcpts", r->rcpts);
 	buf_addf(b, " size=%lld", r->size);
 	kv(b, "msgid", r->msgid);
+	kv(b, "reshaped", r->reshaped);
 	kv(b, "reply", r->reply);
 	server_id(b, r->reply);
 	buf_addf(b, " duration=%lld.%03llds", r->ms / 1000, r->ms % 1000);

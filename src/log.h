@@ -21,6 +21,7 @@ struct logrec {
 	const char	*rcpts;		/* "a@x=250,b@y=550" */
 	long long	 size;
 	const char	*msgid;
+	const char	*reshaped;	/* what was done to long lines */
 	const char	*reply;		/* the server's reply to the data */
 	const char	*queued;	/* outbox's queue id, when queued */
 	long long	 ms;

@@ -235,6 +235,7 @@ env_format(const struct qentry *qe, struct buf *b)
 	    "size: %lld\n", qe->queued, qe->next, qe->attempts, qe->eightbit,
 	    qe->size);
 	env_line(b, "error", qe->error);
+	env_line(b, "reshaped", qe->reshaped);
 }
 
 /* Write the folder's env through env.tmp and a rename: all or nothing. */
@@ -403,6 +404,8 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		field = &qe->msgid;
 	else if (strcmp(k, "error") == 0)
 		field = &qe->error;
+	else if (strcmp(k, "reshaped") == 0)
+		field = &qe->reshaped;
 	else if (strcmp(k, "queued") == 0)
 		qe->queued = atoll(v);
 	else if (strcmp(k, "next") == 0)
@@ -744,10 +747,11 @@ qentry_clear(struct qentry *qe)
 	free(qe->account);
 	free(qe->msgid);
 	free(qe->error);
+	free(qe->reshaped);
 	env_free(&qe->env);
 	if (qe->fd != -1)
 		close(qe->fd);
-	qe->account = qe->msgid = qe->error = NULL;
+	qe->account = qe->msgid = qe->error = qe->reshaped = NULL;
 	qe->fd = -1;
 }
 

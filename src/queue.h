@@ -22,6 +22,7 @@ struct qentry {
 	long long	 next;		/* next automatic attempt */
 	int		 attempts;
 	int		 eightbit;
+	char		*reshaped;	/* msg_reshaped(), or NULL */
 	long long	 size;
 	char		*error;		/* the last error, or NULL */
 	int		 failed;	/* in failed/ */

@@ -323,12 +323,16 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_regex "$stderr" "no recipients"
 }
 
-@test "a line over 998 bytes: 65, before any connection" {
-	printf 'account default\nhost 127.0.0.1\nport 9\n' | rc
+@test "a line over 998 bytes is not refused: the body goes as quoted-printable" {
+	printf 'account default\nhost 127.0.0.1\nport 9\nfrom a@b.example\n' | rc
 	{ printf 'Subject: x\n\n'; head -c 999 /dev/zero | tr '\0' 'y'; echo; } >"$BATS_TEST_TMPDIR/m"
-	run --separate-stderr "$OUTBOX" -C "$RC" a@b.example <"$BATS_TEST_TMPDIR/m"
-	assert_equal "$status" 65
-	assert_equal "$stderr" "outbox: line 3 of the message is longer than 998 bytes (RFC 5322); encode it, e.g. as quoted-printable"
+	run --separate-stderr "$OUTBOX" --dry-run -v -C "$RC" a@b.example <"$BATS_TEST_TMPDIR/m"
+	assert_success
+	run tr -d '\r' <<<"$output"
+	assert_line 'Content-Transfer-Encoding: quoted-printable'
+	assert_line "$(head -c 75 /dev/zero | tr '\0' 'y')="
+	assert_line "$(head -c 24 /dev/zero | tr '\0' 'y')"
+	assert_regex "$stderr" 'line 3 is longer than 998 bytes: the body is sent as quoted-printable'
 }
 
 @test "a NUL byte: 65" {

@@ -428,6 +428,23 @@ cron_check() {
 	cron_check bob
 }
 
+@test "Debian cron: a job whose output holds a 100 KB line is delivered, quoted-printable" {
+	# Before, exit 65 and no mail: cron can only log the status.
+	cron_message 'root (Cron Daemon)' 'bob@example.org' >"$T/cron.msg"
+	python3 -c '
+import sys
+sys.stdout.write("rsync: " + " ".join("/srv/backup/d%05d/file.dat" % i for i in range(4000)) + "\n")' >>"$T/cron.msg"
+	sed '1,/^$/d' "$T/cron.msg" >"$T/cron.body"
+	cron_run -FCronDaemon -i -B8BITMIME -oem bob@example.org
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Transfer-Encoding)" quoted-printable
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Type)" 'text/plain; charset=UTF-8'
+	cmp <("$TESTBED_LIB/decode.py" "$f") "$T/cron.body"
+	run awk 'length($0) > 998' "$f"
+	assert_output ''
+}
+
 # ---------------------------------------------------------------- PHP
 
 @test "PHP mail() with sendmail_path='outbox -C RC -t -i': To, Cc, -f, true" {
