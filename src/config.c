@@ -821,9 +821,13 @@ do_command(struct parser *p, char *cmd, char *arg, int depth, struct err *e)
 		return cmd_account(p, arg, e);
 	if (strcmp(cmd, "eval") == 0)
 		return cmd_eval(p, arg, depth, e);
-	if (p->cur == NULL)
-		return err_set(e, ERR_CONFIG, "'%s' before the first account "
-		    "or defaults line", cmd);
+	if (p->cur == NULL) {
+		/* As in msmtp: commands before any section make "default". */
+		char name[] = "default";
+
+		if (cmd_account(p, name, e) == -1)
+			return -1;
+	}
 	if (strcmp(cmd, "password") == 0 ||
 	    strcmp(cmd, "oauth_client_secret") == 0)
 		p->has_password = 1;

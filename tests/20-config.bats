@@ -100,9 +100,20 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	bad 3 "unterminated quoted argument"
 }
 
-@test "a command before any account" {
-	printf 'host h\n' | rc
-	bad 1 "'host' before the first account or defaults line"
+@test "commands before any account or defaults line make the default account, as msmtp" {
+	printf 'host smtp.example.org\nport 2525\nfrom a@example.org\n\naccount other\nhost other.example\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_line "account default ($RC:1)"
+	assert_line --regexp "^    host += smtp\.example\.org  \($RC:1\)$"
+	assert_line --regexp "^    port += 2525  \($RC:2\)$"
+	# They are not defaults: the next account keeps its own port.
+	run --separate-stderr "$OUTBOX" -C "$RC" -P -a other
+	assert_success
+	assert_line --regexp "^    port += 587  \(default\)$"
+	# And "account default" may not follow them in the same file.
+	printf 'host h\naccount default\nhost i\n' | rc
+	bad 2 "account default is already defined at line 1"
 }
 
 @test "recognised msmtp commands that outbox lacks are errors, not ignored" {
