@@ -117,8 +117,9 @@ front_account(struct run *r, struct err *e)
 
 	if (config_load(&r->cfg, o->conffile, e) == -1)
 		return -1;
-	if (o->account == NULL && o->from != NULL)
-		r->acct = config_find_by_from(&r->cfg, o->from);
+	if (o->account == NULL && (o->from != NULL || r->from_hint != NULL))
+		r->acct = config_find_by_from(&r->cfg, o->from ? o->from :
+		    r->from_hint);
 	if (r->acct == NULL)
 		r->acct = config_find(&r->cfg, name);
 	if (r->acct == NULL && o->account == NULL && cmdline_has_host(o)) {

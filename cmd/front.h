@@ -19,6 +19,8 @@ struct run {
 	int			 tls_cache_bad;	/* not to be used */
 	int			 oauth_cached;	/* the token came from the cache */
 	const struct account	*blame;	/* the error concerns its server */
+	const char		*from_hint; /* the message's From, to choose
+					       the account by (no -a, -f) */
 };
 
 /*

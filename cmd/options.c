@@ -47,6 +47,7 @@ static const struct {
 	{ "set-msgid-header",		"set_msgid_header",	2 },
 	{ "remove-bcc-headers",		"remove_bcc_headers",	2 },
 	{ "undisclosed-recipients",	"undisclosed_recipients", 2 },
+	{ "set-to-header",		"set_to_header",	2 },
 	{ "dsn-notify",			"dsn_notify",		1 },
 	{ "dsn-return",			"dsn_return",		1 },
 	{ "logfile",			"logfile",		1 },
@@ -424,7 +425,7 @@ usage_print(FILE *fp)
 "  --tls-min-dh-prime-bits --source-ip --proxy-host --proxy-port --socket\n"
 "  --maildomain --auto-from --allow-from-override --set-from-header\n"
 "  --set-date-header --set-msgid-header --remove-bcc-headers\n"
-"  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
+"  --undisclosed-recipients --set-to-header --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"

@@ -83,6 +83,8 @@ _outbox()
 		[[ $eq ]] && vals="on off" ;;
 	--set-from-header | --set-date-header | --set-msgid-header)
 		[[ $eq ]] && vals="auto on off" ;;
+	--set-to-header)
+		[[ $eq ]] && vals="on off undisclosed_recipients" ;;
 	--queue)
 		[[ $eq ]] && vals="on off always" ;;
 	--auth)
@@ -125,7 +127,7 @@ _outbox()
 		    --tls-host-override= --tls-min-dh-prime-bits= --source-ip=
 		    --proxy-host= --proxy-port= --socket= --maildomain= --auto-from
 		    --allow-from-override --set-from-header --set-date-header
-		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
+		    --set-msgid-header --set-to-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
 		    --queue-lifetime= --queue-retry= --queue-retry-max= --queue-warn=
 		    --all-or-nothing --store-password

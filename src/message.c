@@ -294,7 +294,7 @@ field_done(struct spooler *s, struct err *e)
 		drop = s->o->remove_bcc;
 	if (name_is(f, "To") || name_is(f, "Cc") || name_is(f, "Bcc")) {
 		s->has_to = 1;
-		if (s->o->undisclosed)
+		if (s->o->undisclosed || s->o->set_to)
 			drop = 1;
 		if (s->o->read_rcpts)
 			rv = collect(s, &s->plain, e);
@@ -380,6 +380,26 @@ make_msgid(const char *domain)
 	return xasprintf("<%s.%s@%s>", ts, hex, domain);
 }
 
+/* set_to_header on: one To with every recipient, one to a line. */
+static void
+to_header(const struct spooler *s, struct buf *h)
+{
+	const struct addrlist	*hdr = s->resent ? &s->resent_rcpts : &s->plain;
+	struct addrlist		 all = { 0 };
+	size_t			 i;
+
+	for (i = 0; s->o->cmd_rcpts != NULL && i < s->o->cmd_rcpts->n; i++)
+		addrlist_add(&all, s->o->cmd_rcpts->v[i]);
+	for (i = 0; s->o->read_rcpts && i < hdr->n; i++)
+		if (!addrlist_has(&all, hdr->v[i]))
+			addrlist_add(&all, hdr->v[i]);
+	for (i = 0; i < all.n; i++)
+		buf_addf(h, "%s%s", i ? ",\r\n " : "To: ", all.v[i]);
+	if (all.n > 0)
+		buf_adds(h, "\r\n");
+	addrlist_free(&all);
+}
+
 /* Add the headers outbox supplies, at the end of the header section. */
 static int
 add_headers(struct spooler *s, struct err *e)
@@ -404,6 +424,8 @@ add_headers(struct spooler *s, struct err *e)
 	}
 	if (s->o->undisclosed && s->has_to)
 		buf_adds(&h, "To: undisclosed-recipients:;\r\n");
+	else if (s->o->set_to)
+		to_header(s, &h);
 	rv = h.len ? spool_put(s, h.p, h.len, e) : 0;
 	buf_free(&h);
 	return rv;
@@ -775,6 +797,8 @@ read_input(int fd, struct spooler *s, struct err *e)
 			}
 			if (input_line(s, e) == -1)
 				return -1;
+			if (s->o->headers_only && s->in_body)
+				return 0;
 		}
 	}
 	if (dot || lone_dot(s))

@@ -19,6 +19,10 @@ struct msg_opts {
 	int		 read_rcpts;	/* -t */
 	int		 remove_bcc;
 	int		 undisclosed;	/* replace To/Cc with a group */
+	int		 set_to;	/* replace To/Cc/Bcc with a To of all
+					   recipients: cmd_rcpts and, with
+					   -t, the header's */
+	const struct addrlist *cmd_rcpts;	/* NULL: none */
 	enum hdrmode	 set_from;
 	enum hdrmode	 set_date;
 	enum hdrmode	 set_msgid;
@@ -26,6 +30,7 @@ struct msg_opts {
 	const char	*msgid_domain;
 	const char	*spool_dir;	/* NULL: $TMPDIR or /tmp */
 	int		 spool_fd;	/* write here (a queue file); <= 0: make one */
+	int		 headers_only;	/* stop at the end of the header */
 };
 
 struct msg {

@@ -116,6 +116,93 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	bad 2 "account default is already defined at line 1"
 }
 
+@test "ntlmdomain with another mechanism changes nothing: accepted; auth ntlm is refused" {
+	printf 'account a\nhost h\nauth plain\nuser u\nntlmdomain CORP\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P -a a
+	assert_success
+	assert_line --regexp "^    ntlmdomain += CORP  \($RC:5\)$"
+	printf 'account a\nhost h\nauth ntlm\nntlmdomain CORP\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P -a a
+	assert_equal "$status" 78
+	assert_regex "$stderr" "^outbox: $RC:3: .*ntlm"
+}
+
+@test "old msmtp spellings: connect_timeout, tls_nostarttls, undisclosed_recipients" {
+	printf 'account a\nhost h\nconnect_timeout 12\ntls_nostarttls\nundisclosed_recipients on\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P -a a
+	assert_success
+	assert_line --regexp "^    timeout += 12  \($RC:3\)$"
+	assert_line --regexp "^    tls_starttls += off  \($RC:4\)$"
+	assert_line --regexp "^    set_to_header += undisclosed_recipients  \($RC:5\)$"
+}
+
+# Every command of msmtp 1.8.34's manual (and its old spellings), with a
+# value: each is taken, or refused with its reason at file:line.
+@test "every msmtp 1.8.34 command is taken or refused with a reason" {
+	local c out
+	while IFS='|' read -r c want; do
+		printf 'account a\nhost h.example\n%s\n' "${c//;/$'\n'}" | rc
+		run --separate-stderr "$OUTBOX" -C "$RC" -P -a a
+		if [[ -z $want ]]; then
+			[[ $status == 0 ]] || { echo "refused: $c: $stderr"; return 1; }
+		else
+			[[ $status == 78 && $stderr == *"$RC:3: "*"$want"* ]] ||
+				{ echo "not refused as wanted: $c: $status $stderr"; return 1; }
+		fi
+	done <<-'LIST'
+		port 25|
+		source_ip 127.0.0.1|
+		timeout 30|
+		protocol smtp|
+		domain client.example|
+		auth on;user u|
+		user u|
+		password secret|
+		passwordeval echo secret|
+		ntlmdomain CORP|
+		tls on|
+		tls_starttls off|
+		tls_trust_file /etc/hostname|
+		tls_crl_file /etc/hostname|
+		tls_fingerprint 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF|
+		tls_certcheck off|
+		tls_priorities NORMAL|
+		tls_host_override other.example|
+		tls_min_dh_prime_bits 2048|
+		from a@example.org|
+		from %U@%H|
+		from %F|
+		from_full_name Alice|
+		allow_from_override off|
+		dsn_notify failure,delay|
+		dsn_return headers|
+		set_from_header on|
+		set_date_header off|
+		set_msgid_header off|
+		set_to_header on|
+		set_to_header undisclosed_recipients|
+		remove_bcc_headers off|
+		logfile /dev/null|
+		logfile_time_format none|
+		syslog LOG_MAIL|
+		aliases /dev/null|
+		auto_from on|
+		maildomain example.org|
+		undisclosed_recipients on|
+		keepbcc on|
+		add_missing_from_header off|
+		add_missing_date_header off|
+		connect_timeout 10|
+		tls_nocertcheck|
+		tls_nostarttls|
+		tls_force_sslv3 off|
+		tls_force_sslv3 on|SSLv3 is broken
+		auth digest-md5|auth digest-md5 is not supported: DIGEST-MD5 is obsolete (RFC 6331)
+		auth ntlm|auth ntlm is not supported: NTLM is undocumented and unsafe
+		tls_cert_file /etc/hostname;tls_key_file /etc/hostname|
+	LIST
+}
+
 @test "recognised msmtp commands that outbox lacks are errors, not ignored" {
 	printf 'account a\nhost h\nproxy_host 127.0.0.1\n' | rc
 	run --separate-stderr "$OUTBOX" -C "$RC" -P
