@@ -205,9 +205,16 @@ static int
 short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 {
 	switch (c) {
+	/*
+	 * Accepted and ignored (outbox(1) says why): -A -c -G -h -m -n -U
+	 * as in Postfix's sendmail; -e X, the old error modes (Postfix,
+	 * OpenSMTPD; -oeX is in opt_o); -p PROTOCOL (Postfix, OpenSMTPD;
+	 * Exim's -pPROTO:HOST); -x (Exim, OpenSMTPD: AIX's mail sets it);
+	 * -E, -J with an optional value (OpenSMTPD).
+	 */
 	case 'A': case 'G': case 'h': case 'm': case 'n': case 'U':
-	case 'L': case 'c':
-		return 0;			/* accepted and ignored */
+	case 'L': case 'c': case 'e': case 'E': case 'J': case 'p': case 'x':
+		return 0;
 	case 'a':
 		o->account = optarg;
 		return 0;
@@ -338,7 +345,7 @@ int
 opts_parse(struct opts *o, int argc, char **argv, struct err *e)
 {
 	static const char shortopts[] =
-	    "+:a:A:B:b:C:cdF:f:Gh:IiL:mN:nO:o:Pq::R:r:StUV:vX:";
+	    "+:a:A:B:b:C:cdE::e:F:f:Gh:IiJ::L:mN:nO:o:Pp:q::R:r:StUV:vX:x";
 	struct option	*lo = long_options();
 	int		 c, rv = 0, idx, dashdash;
 
@@ -429,7 +436,7 @@ usage_print(FILE *fp)
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
 "Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
-"  -q; ignored: -oX -A -G -h -m -n -U -c\n"
+"  -q; ignored: -oX -A -G -h -m -n -U -c -e -E -J -p -x\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"
 "  76 protocol error, 77 authentication refused, 78 configuration error.\n",
 	    fp);

@@ -101,7 +101,7 @@ _outbox()
 	--dsn-return) vals="headers full off" ;;
 	-B) vals="7BIT 8BITMIME" ;;
 	-b) vals="m s p i v" ;;
-	-F | -f | -r | -V | -h | -L | -O | -o | --host | --port | \
+	-F | -f | -r | -V | -h | -L | -O | -o | -e | -p | --host | --port | \
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \
@@ -117,7 +117,7 @@ _outbox()
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-a -C -d -F -f -i -N -P -R -r -S -t -V -v
 		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -qH -qU -X -oi -o -A -c -G -h -L
-		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
+		    -m -n -O -U -e -E -J -p -x --flush --drop= --account= --file= --debug --from=
 		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
 		    --dsn-return= --pretend --check-config --configure= --dry-run --errors= --serverinfo --version --help --host=
 		    --port= --timeout= --session-timeout= --protocol= --domain= --auth --user=

@@ -138,3 +138,8 @@ complete -c outbox -s m -d Ignored
 complete -c outbox -s n -d Ignored
 complete -c outbox -s O -x -d Ignored
 complete -c outbox -s U -d Ignored
+complete -c outbox -s e -x -d 'Ignored (error mode)'
+complete -c outbox -s E -d Ignored
+complete -c outbox -s J -d Ignored
+complete -c outbox -s p -x -d 'Ignored (protocol)'
+complete -c outbox -s x -d Ignored

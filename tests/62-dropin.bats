@@ -59,6 +59,16 @@ teardown() {
 	maildir_wait bob 1
 }
 
+@test "Postfix's, Exim's and OpenSMTPD's odd flags: -eX, -p, -x, -E, -J are taken and ignored" {
+	run --separate-stderr "$OUTBOX" -C "$RC" -eq -em -e p -ep -ew -p esmtp -pESMTPA:client.example \
+		-x -E -Efoo -J -Jbar -oem -- bob@example.org <"$MSG"
+	assert_success
+	assert_equal "$stderr" ""
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'backup done'
+}
+
 @test "-bv shows the envelope with aliases resolved, and sends nothing" {
 	run "$OUTBOX" -C "$RC" -bv 'postmaster, dave@example.org'
 	assert_success
