@@ -258,6 +258,8 @@ spool(struct submission *s, struct err *e)
 	mo.set_msgid = hdrmode(a, CF_SET_MSGID_HEADER);
 	mo.from_hdr = s->from_hdr;
 	mo.msgid_domain = at && at[1] ? at + 1 : s->r->helo;
+	mo.qualify_domain = acct_str(a, CF_MAILDOMAIN) ? acct_str(a,
+	    CF_MAILDOMAIN) : at && at[1] ? at + 1 : NULL;
 	mo.spool_fd = s->spooling ? s->qe.fd : -1;
 	rv = msg_spool(s->req->in, &mo, &s->m, e);
 	addrlist_free(&given);

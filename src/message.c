@@ -281,6 +281,48 @@ fold_field(struct buf *f)
 	*f = out;
 }
 
+static int
+is_addr_field(const char *f)
+{
+	static const char *const names[] = { "From", "Sender", "Reply-To",
+	    "To", "Cc", "Bcc", "Resent-From", "Resent-Sender", "Resent-To",
+	    "Resent-Cc", "Resent-Bcc", NULL };
+	size_t	i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (name_is(f, names[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Addresses without a domain ("root (Cron Daemon)") become full ones, as
+ * an MTA qualifies them, so that a submission server takes the message.
+ */
+static void
+qualify_field(struct spooler *s)
+{
+	char	*colon = strchr(s->field.p, ':'), *v;
+	size_t	 n = (size_t)(colon + 1 - s->field.p), i, len = 0;
+
+	if ((v = addr_qualify(colon + 1, s->o->qualify_domain)) == NULL)
+		return;
+	if (strlen(v) < 2 || strcmp(v + strlen(v) - 2, "\r\n") != 0) {
+		free(v);	/* it cannot be: the field ends with CRLF */
+		return;
+	}
+	s->field.len = n;
+	buf_adds(&s->field, v);
+	free(v);
+	/* The domain may push a line past the limit: fold it then. */
+	for (i = 0; i < s->field.len; i++, len++) {
+		if (s->field.p[i] == '\n')
+			len = (size_t)-1;
+		else if (len > MAXLINE)
+			s->field_long = 1;
+	}
+}
+
 /* Decide what to do with the complete field in s->field. */
 static int
 field_done(struct spooler *s, struct err *e)
@@ -326,6 +368,8 @@ field_done(struct spooler *s, struct err *e)
 		s->m->msgid = xstrdup(p);
 		free(v);
 	}
+	if (!drop && s->o->qualify_domain != NULL && is_addr_field(f))
+		qualify_field(s);
 	if (s->field_long) {
 		fold_field(&s->field);
 		s->field_long = 0;

@@ -28,6 +28,8 @@ struct msg_opts {
 	enum hdrmode	 set_msgid;
 	const char	*from_hdr;	/* From: value to add, e.g. "A <a@x>" */
 	const char	*msgid_domain;
+	const char	*qualify_domain; /* added to header addresses that
+					    have no domain; NULL: none */
 	const char	*spool_dir;	/* NULL: $TMPDIR or /tmp */
 	int		 spool_fd;	/* write here (a queue file); <= 0: make one */
 	int		 headers_only;	/* stop at the end of the header */

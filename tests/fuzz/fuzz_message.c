@@ -204,6 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.set_msgid = (enum hdrmode)(mode / 5 % 3);
 	o.from_hdr = FROM_HDR;
 	o.msgid_domain = "fuzz.example";
+	o.qualify_domain = mode >= 8 ? "fuzz.example" : NULL;
 	o.spool_dir = spool_dir;
 	o.spool_fd = -1;
 
