@@ -208,6 +208,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->tlsp.certcheck = acct_on(a, CF_TLS_CERTCHECK);
 	p->tlsp.trust_file = trust && *trust ? trust : NULL;
 	p->tlsp.crl_file = acct_str(a, CF_TLS_CRL_FILE);
+	p->tlsp.min_dh_bits = acct_int(a, CF_TLS_MIN_DH_PRIME_BITS);
 	p->tlsp.fingerprint = acct_str(a, CF_TLS_FINGERPRINT) &&
 	    *acct_str(a, CF_TLS_FINGERPRINT) ? acct_str(a, CF_TLS_FINGERPRINT) :
 	    NULL;

@@ -216,6 +216,9 @@ do_data(struct bs *b)
 	req.nrcpts = b->nrcpts;
 	req.envid = b->r->o->envid;
 	req.fullname = b->r->o->fullname;
+	req.body = b->r->o->body;
+	req.smtputf8 = b->r->o->smtputf8;
+	req.label = b->r->o->label;
 	rv = send_message(b->r, &req, &e);
 	close(fd);
 	data_reply(rv, &req, &e);

@@ -40,6 +40,9 @@ struct sendreq {
 	int		 read_env_from;	/* --read-envelope-from */
 	const char	*fullname;	/* -F */
 	const char	*envid;		/* -V */
+	const char	*body;		/* -B */
+	int		 smtputf8;	/* -O smtputf8 */
+	const char	*label;		/* -L */
 	int		 dry_run;	/* --dry-run */
 	char		 queued_id[64];	/* out: the queue id when queued */
 	char		 refusal[ERR_MSGLEN]; /* out: the worst recipient refusal */

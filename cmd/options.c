@@ -149,11 +149,31 @@ opt_o(struct opts *o, const char *arg)
 }
 
 static int
-opt_B(const char *arg, struct err *e)
+opt_B(struct opts *o, const char *arg, struct err *e)
 {
-	if (strcasecmp(arg, "7BIT") != 0 && strcasecmp(arg, "8BITMIME") != 0)
+	if (strcasecmp(arg, "7BIT") == 0)
+		o->body = "7BIT";
+	else if (strcasecmp(arg, "8BITMIME") == 0)
+		o->body = "8BITMIME";
+	else
 		return err_set(e, ERR_USAGE, "-B: expected 7BIT or 8BITMIME, "
 		    "not '%s'", arg);
+	return 0;
+}
+
+/*
+ * -O option=value: sendmail's options.  SMTPUTF8 (Postfix's and
+ * sendmail's way to say the message needs it) is taken; every other one is
+ * accepted and ignored, as outbox(1) says.
+ */
+static int
+opt_O(struct opts *o, const char *arg)
+{
+	size_t	n = strcspn(arg, "=");
+
+	if (n == 8 && strncasecmp(arg, "SMTPUTF8", 8) == 0)
+		o->smtputf8 = arg[n] == '\0' || strcasecmp(arg + n + 1,
+		    "false") != 0;
 	return 0;
 }
 
@@ -213,13 +233,16 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 	 * -E, -J with an optional value (OpenSMTPD).
 	 */
 	case 'A': case 'G': case 'h': case 'm': case 'n': case 'U':
-	case 'L': case 'c': case 'e': case 'E': case 'J': case 'p': case 'x':
+	case 'c': case 'e': case 'E': case 'J': case 'p': case 'x':
 		return 0;
+	case 'L':
+		o->label = optarg;
+		return check_address_arg("-L", optarg, e);
 	case 'a':
 		o->account = optarg;
 		return 0;
 	case 'B':
-		return opt_B(optarg, e);
+		return opt_B(o, optarg, e);
 	case 'b':
 		return opt_b(o, optarg, e);
 	case 'C':
@@ -244,7 +267,7 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 		add_override(o, "dsn_notify", optarg);
 		return 0;
 	case 'O':
-		return 0;		/* -O option=value: ignored */
+		return opt_O(o, optarg);
 	case 'o':
 		return opt_o(o, optarg);
 	case 'P':
@@ -435,8 +458,8 @@ usage_print(FILE *fp)
 "  --undisclosed-recipients --set-to-header --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
-"Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
-"  -q; ignored: -oX -A -G -h -m -n -U -c -e -E -J -p -x\n"
+"Sendmail compatibility: -bm -bs -bp -bi -bv -I -X -q, -B 8BITMIME,\n"
+"  -L label, -O smtputf8; ignored: -oX -A -G -h -m -n -U -c -e -E -J -p -x\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"
 "  76 protocol error, 77 authentication refused, 78 configuration error.\n",
 	    fp);

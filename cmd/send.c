@@ -357,6 +357,11 @@ make_entry(struct submission *s)
 		env_add_rcpt(env, s->rcpts.v[i]);
 	if (s->req->envid != NULL)
 		env->envid = xstrdup(s->req->envid);
+	if (s->req->body != NULL)
+		env->body = xstrdup(s->req->body);
+	env->smtputf8 = s->req->smtputf8;
+	if (s->req->label != NULL)
+		qe->label = xstrdup(s->req->label);
 	if (acct_on(a, CF_DSN_NOTIFY))
 		env->notify = xstrdup(acct_str(a, CF_DSN_NOTIFY));
 	if (acct_on(a, CF_DSN_RETURN))
@@ -672,6 +677,9 @@ mode_send(struct run *r, struct err *e)
 	req.read_env_from = o->read_env_from;
 	req.fullname = o->fullname;
 	req.envid = o->envid;
+	req.body = o->body;
+	req.smtputf8 = o->smtputf8;
+	req.label = o->label;
 	req.dry_run = o->dry_run;
 	rv = send_message(r, &req, e);
 	if (in != STDIN_FILENO)

@@ -100,8 +100,9 @@ _outbox()
 	-R) vals="hdrs full" ;;
 	--dsn-return) vals="headers full off" ;;
 	-B) vals="7BIT 8BITMIME" ;;
+	-O) vals="smtputf8" ;;
 	-b) vals="m s p i v" ;;
-	-F | -f | -r | -V | -h | -L | -O | -o | -e | -p | --host | --port | \
+	-F | -f | -r | -V | -h | -L | -o | -e | -p | --host | --port | \
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --socket | --maildomain | \

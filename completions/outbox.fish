@@ -133,10 +133,10 @@ complete -c outbox -s A -r -d Ignored
 complete -c outbox -s c -d Ignored
 complete -c outbox -s G -d Ignored
 complete -c outbox -s h -x -d Ignored
-complete -c outbox -s L -x -d Ignored
+complete -c outbox -s L -x -d 'Tag the log line'
 complete -c outbox -s m -d Ignored
 complete -c outbox -s n -d Ignored
-complete -c outbox -s O -x -d Ignored
+complete -c outbox -s O -x -a smtputf8 -d 'Sendmail option (smtputf8)'
 complete -c outbox -s U -d Ignored
 complete -c outbox -s e -x -d 'Ignored (error mode)'
 complete -c outbox -s E -d Ignored

@@ -587,7 +587,7 @@ account_set(struct account *a, const char *cmd, const char *val,
 	    r->key == CF_TLS_HOST_OVERRIDE || r->key == CF_DSN_NOTIFY ||
 	    r->key == CF_DSN_RETURN || r->key == CF_PASSWORDEVAL ||
 	    r->key == CF_FROM || r->key == CF_DOMAIN ||
-	    r->key == CF_NTLMDOMAIN)) {
+	    r->key == CF_NTLMDOMAIN || r->key == CF_TLS_MIN_DH_PRIME_BITS)) {
 		acct_put(a, r->key, NULL, o);
 		a->org[r->key].file = NULL;
 		return 0;

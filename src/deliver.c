@@ -109,6 +109,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 			    qe->env.rcpt[i].addr, qe->env.rcpt[i].code);
 	deliver_verdict(d, qe, o, &v);
 	memset(&l, 0, sizeof(l));
+	l.label = qe->label;
 	l.account = p->account;
 	l.host = p->host;
 	l.port = p->port;

@@ -56,6 +56,7 @@ format_line(struct buf *b, const struct logrec *r)
 {
 	char	clean[600];
 
+	kv(b, "label", r->label);
 	kv(b, "account", r->account);
 	kv(b, "host", r->host);
 	buf_addf(b, " port=%d", r->port);
@@ -145,8 +146,9 @@ log_message(const char *logfile, const char *timefmt, const char *sys,
 	if (logfile != NULL)
 		rv = to_file(logfile, timefmt, &line, e);
 	if (sys != NULL && strcmp(sys, "off") != 0) {
-		openlog("outbox", LOG_PID, strcmp(sys, "on") == 0 ? LOG_MAIL :
-		    facility(sys));
+		/* -L names the program in syslog, as sendmail's -L does. */
+		openlog(r->label ? r->label : "outbox", LOG_PID,
+		    strcmp(sys, "on") == 0 ? LOG_MAIL : facility(sys));
 		syslog(r->error ? LOG_ERR : LOG_INFO, "%s", line.p + 1);
 		closelog();
 	}

@@ -11,6 +11,7 @@
  * outbox processes never interleave.  It never holds a secret.
  */
 struct logrec {
+	const char	*label;		/* -L, or NULL */
 	const char	*account;
 	const char	*host;
 	int		 port;

@@ -228,6 +228,10 @@ env_format(const struct qentry *qe, struct buf *b)
 	env_line(b, "ret", env->ret);
 	if (env->all_or_nothing)
 		buf_adds(b, "all_or_nothing: 1\n");
+	env_line(b, "body", env->body);
+	if (env->smtputf8)
+		buf_adds(b, "smtputf8: 1\n");
+	env_line(b, "label", qe->label);
 	if (qe->held)
 		buf_adds(b, "held: 1\n");
 	env_line(b, "msgid", qe->msgid);
@@ -398,6 +402,12 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		field = &env->ret;
 	else if (strcmp(k, "all_or_nothing") == 0)
 		env->all_or_nothing = atoi(v);
+	else if (strcmp(k, "body") == 0)
+		field = &env->body;
+	else if (strcmp(k, "smtputf8") == 0)
+		env->smtputf8 = atoi(v);
+	else if (strcmp(k, "label") == 0)
+		field = &qe->label;
 	else if (strcmp(k, "held") == 0)
 		qe->held = atoi(v);
 	else if (strcmp(k, "msgid") == 0)
@@ -748,10 +758,11 @@ qentry_clear(struct qentry *qe)
 	free(qe->msgid);
 	free(qe->error);
 	free(qe->reshaped);
+	free(qe->label);
 	env_free(&qe->env);
 	if (qe->fd != -1)
 		close(qe->fd);
-	qe->account = qe->msgid = qe->error = qe->reshaped = NULL;
+	qe->account = qe->msgid = qe->error = qe->reshaped = qe->label = NULL;
 	qe->fd = -1;
 }
 

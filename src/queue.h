@@ -23,6 +23,7 @@ struct qentry {
 	int		 attempts;
 	int		 eightbit;
 	char		*reshaped;	/* msg_reshaped(), or NULL */
+	char		*label;		/* -L, for the log line; or NULL */
 	long long	 size;
 	char		*error;		/* the last error, or NULL */
 	int		 failed;	/* in failed/ */

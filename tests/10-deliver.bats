@@ -411,3 +411,36 @@ out.write(b"\xe9" * 5000 + b"\n.\nlast\n")' >"$BATS_TEST_TMPDIR/in"
 	assert_equal "$("$TESTBED_LIB/decode.py" "$f" To)" "$to"
 	assert_equal "$("$TESTBED_LIB/decode.py" "$f")" body
 }
+
+# ---------------------------------------------------------------- -B, -O, -L
+
+@test "-B 8BITMIME and -O smtputf8 ask for them in MAIL FROM; -B 7BIT says BODY=7BIT" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -B 8BITMIME -O smtputf8 bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" '--> MAIL FROM:<alice@example\.org> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8'
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -B7BIT -OSmtpUtf8=false bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" $'--> MAIL FROM:<alice@example\\.org> SIZE=[0-9]+ BODY=7BIT\n'
+	# Without them, as before: nothing for a 7-bit ASCII message.
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_regex "$stderr" $'--> MAIL FROM:<alice@example\\.org> SIZE=[0-9]+\n'
+	maildir_wait bob 3
+}
+
+@test "-L LABEL tags the log line; a queued message keeps -L, -B and -O for its retry" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	run "$OUTBOX" -C "$RC" -L cron-backup bob@example.org < <(printf 'Subject: label\n\nhi\n')
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp '^[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} label=cron-backup account=default '
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log" "port 9"
+	run "$OUTBOX" -C "$RC" -L later -B 8BITMIME -O smtputf8 bob@example.org < <(printf 'Subject: later\n\nhi\n')
+	assert_success
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q -v
+	assert_success
+	assert_regex "$stderr" '--> MAIL FROM:<alice@example\.org> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8'
+	run tail -1 "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp ' label=later account=default .* result=sent '
+	maildir_wait bob 2
+}
