@@ -519,3 +519,45 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_equal "$output" "$(printf 'account default, server 127.0.0.1:9\nMAIL FROM:<me@example.org> SIZE=64\nRCPT TO:<a@example.org>\nRCPT TO:<b@example.org>\nDATA (64 bytes)\nTo: a@example.org\r\nSubject: d\r\nFrom: me@example.org\r\n\r\n..x\r\nend\r\n.\r')"
 	assert_equal "$(find "$HOME" -path '*/queue/*' -name env | wc -l)" 0
 }
+
+# ---------------------------------------------------------------- the corpus
+# tests/data/msmtprc/: msmtprc files as people write them (tabs, CRLF, no
+# final newline, quotes, '#' after a value, inherited accounts, files in the
+# style of msmtp's manual). Each account of each file: every value outbox -P
+# says came from the file is the value msmtp -P resolves (tests/lib/
+# rccompare.py knows the few differences of notation).
+
+need_msmtp() {
+	command -v msmtp >/dev/null && return 0
+	[[ ${CI:-} != true && ${OUTBOX_STRICT:-0} != 1 ]] || fail "msmtp is not installed (tests/lib/deps.sh)"
+	skip "msmtp is not installed (tests/lib/deps.sh)"
+}
+
+@test "the msmtprc corpus: outbox -P resolves every value as msmtp -P does" {
+	need_msmtp
+	local f n=0
+	for f in "$BATS_TEST_DIRNAME"/data/msmtprc/*.msmtprc; do
+		cp "$f" "$BATS_TEST_TMPDIR/"
+		chmod 600 "$BATS_TEST_TMPDIR/${f##*/}"
+		run env RCCOMPARE_VERBOSE=1 "$BATS_TEST_DIRNAME/lib/rccompare.py" "$OUTBOX" "$BATS_TEST_TMPDIR/${f##*/}"
+		assert_success
+		# Not vacuous: values were compared for the file.
+		assert_output --regexp ': [1-9][0-9]* values compared$'
+		n=$((n + 1))
+	done
+	((n >= 10))
+}
+
+@test "the corpus check fails when outbox and msmtp disagree" {
+	need_msmtp
+	# msmtp ignores tls_force_sslv3 on; outbox refuses it.
+	printf 'account default\nhost h.example\ntls_force_sslv3 on\n' | rc
+	run "$BATS_TEST_DIRNAME/lib/rccompare.py" "$OUTBOX" "$RC"
+	assert_failure
+	assert_output --partial 'account default: msmtp exit 0'
+	# syslog on is the one documented difference of value; others are not.
+	printf 'account default\nhost h.example\nport 2525\n' | rc
+	run "$BATS_TEST_DIRNAME/lib/rccompare.py" /bin/echo "$RC"
+	assert_failure
+	assert_output --partial 'outbox shows no value from the file'
+}
