@@ -134,6 +134,38 @@ front_account(struct run *r, struct err *e)
 	return front_ready(r, e);
 }
 
+/*
+ * The domain command, with msmtp's %H and %C (this host's name) and %M
+ * (maildomain, else this host's name) replaced.
+ */
+static void
+expand_domain(const struct account *a, char *out, size_t len)
+{
+	const char	*p = acct_str(a, CF_DOMAIN), *md = acct_str(a,
+			    CF_MAILDOMAIN);
+	char		 host[256];
+	size_t		 o = 0;
+
+	local_hostname(host, sizeof(host));
+	for (; *p != '\0' && o + 1 < len; p++) {
+		const char *add = NULL;
+
+		if (p[0] == '%' && (p[1] == 'H' || p[1] == 'C'))
+			add = host;
+		else if (p[0] == '%' && p[1] == 'M')
+			add = md ? md : host;
+		if (add == NULL) {
+			out[o++] = *p;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, len - o, "%s", add);
+		if (o >= len)
+			o = len - 1;
+		p++;
+	}
+	out[o] = '\0';
+}
+
 /* Resolve the current account's defaults and the EHLO name. */
 int
 front_ready(struct run *r, struct err *e)
@@ -141,8 +173,7 @@ front_ready(struct run *r, struct err *e)
 	if (account_resolve(r->acct, e) == -1)
 		return -1;
 	if (acct_str(r->acct, CF_DOMAIN) != NULL)
-		snprintf(r->helo, sizeof(r->helo), "%s",
-		    acct_str(r->acct, CF_DOMAIN));
+		expand_domain(r->acct, r->helo, sizeof(r->helo));
 	else
 		local_hostname(r->helo, sizeof(r->helo));
 	/* EHLO wants a fully qualified name; a bare host name is not one. */

@@ -118,7 +118,11 @@ to_file(const char *path, const char *timefmt, const struct buf *line,
 	    "%b %d %H:%M:%S", &tm) == 0)
 		ts[0] = '\0';
 #pragma GCC diagnostic pop
-	buf_addf(&out, "%s%s\n", ts, line->p);
+	/* "none", as in msmtp 1.8.28: no time at all. */
+	if (timefmt != NULL && strcmp(timefmt, "none") == 0)
+		buf_addf(&out, "%s\n", line->p + 1);
+	else
+		buf_addf(&out, "%s%s\n", ts, line->p);
 	if (strcmp(path, "-") == 0)
 		fd = STDOUT_FILENO;
 	else if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,

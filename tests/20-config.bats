@@ -520,6 +520,21 @@ bad() {	# bad LINE_NO MESSAGE: -P must fail with 78 and "RC:LINE: MESSAGE"
 	assert_equal "$(find "$HOME" -path '*/queue/*' -name env | wc -l)" 0
 }
 
+@test "domain %M takes maildomain for EHLO, as msmtp's %H, %C, %M" {
+	printf 'account default\nhost h.example\nmaildomain mail.example.org\ndomain relay.%%M\n' | rc
+	run --separate-stderr "$OUTBOX" -C "$RC" -P
+	assert_success
+	assert_line --regexp '^    \(EHLO domain\) += relay\.mail\.example\.org$'
+}
+
+@test "logfile_time_format none: log lines without a time, as msmtp 1.8.28" {
+	printf 'account default\nhost 127.0.0.1\nport 9\nfrom a@b.example\nqueue off\nlogfile %s\nlogfile_time_format none\n' "$BATS_TEST_TMPDIR/log" | rc
+	run "$OUTBOX" -C "$RC" a@b.example <<<$'Subject: x\n\nhi'
+	assert_equal "$status" 75
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp '^account=default host=127\.0\.0\.1 port=9 .*result=failed exitcode=75'
+}
+
 # ---------------------------------------------------------------- the corpus
 # tests/data/msmtprc/: msmtprc files as people write them (tabs, CRLF, no
 # final newline, quotes, '#' after a value, inherited accounts, files in the
