@@ -88,7 +88,7 @@ check: deps
 # C unit tests (tests/unit/): UNIT_RUN check themselves and run here; the
 # UNIT_TOOLS are driven by the bats suites, which build them with this too.
 UNIT_DIR	= tests/unit
-UNIT_RUN	= backoff duration
+UNIT_RUN	= backoff duration qualify
 UNIT_TOOLS	=
 UNIT_BINS	= $(UNIT_RUN:%=$(UNIT_DIR)/%_test) $(UNIT_TOOLS:%=$(UNIT_DIR)/%_test)
 SRC_OBJS	= $(SRCS:.c=.o)

@@ -118,8 +118,9 @@ front_account(struct run *r, struct err *e)
 
 	if (config_load(&r->cfg, o->conffile, e) == -1)
 		return -1;
-	if (o->account == NULL && o->from != NULL)
-		r->acct = config_find_by_from(&r->cfg, o->from);
+	if (o->account == NULL && (o->from != NULL || r->from_hint != NULL))
+		r->acct = config_find_by_from(&r->cfg, o->from ? o->from :
+		    r->from_hint);
 	if (r->acct == NULL)
 		r->acct = config_find(&r->cfg, name);
 	if (r->acct == NULL && o->account == NULL && cmdline_has_host(o)) {
@@ -134,6 +135,38 @@ front_account(struct run *r, struct err *e)
 	return front_ready(r, e);
 }
 
+/*
+ * The domain command, with msmtp's %H and %C (this host's name) and %M
+ * (maildomain, else this host's name) replaced.
+ */
+static void
+expand_domain(const struct account *a, char *out, size_t len)
+{
+	const char	*p = acct_str(a, CF_DOMAIN), *md = acct_str(a,
+			    CF_MAILDOMAIN);
+	char		 host[256];
+	size_t		 o = 0;
+
+	local_hostname(host, sizeof(host));
+	for (; *p != '\0' && o + 1 < len; p++) {
+		const char *add = NULL;
+
+		if (p[0] == '%' && (p[1] == 'H' || p[1] == 'C'))
+			add = host;
+		else if (p[0] == '%' && p[1] == 'M')
+			add = md ? md : host;
+		if (add == NULL) {
+			out[o++] = *p;
+			continue;
+		}
+		o += (size_t)snprintf(out + o, len - o, "%s", add);
+		if (o >= len)
+			o = len - 1;
+		p++;
+	}
+	out[o] = '\0';
+}
+
 /* Resolve the current account's defaults and the EHLO name. */
 int
 front_ready(struct run *r, struct err *e)
@@ -141,8 +174,7 @@ front_ready(struct run *r, struct err *e)
 	if (account_resolve(r->acct, e) == -1)
 		return -1;
 	if (acct_str(r->acct, CF_DOMAIN) != NULL)
-		snprintf(r->helo, sizeof(r->helo), "%s",
-		    acct_str(r->acct, CF_DOMAIN));
+		expand_domain(r->acct, r->helo, sizeof(r->helo));
 	else
 		local_hostname(r->helo, sizeof(r->helo));
 	/* EHLO wants a fully qualified name; a bare host name is not one. */
@@ -211,6 +243,7 @@ front_smtp_params(struct run *r, struct smtp_params *p)
 	p->tlsp.certcheck = acct_on(a, CF_TLS_CERTCHECK);
 	p->tlsp.trust_file = trust && *trust ? trust : NULL;
 	p->tlsp.crl_file = acct_str(a, CF_TLS_CRL_FILE);
+	p->tlsp.min_dh_bits = acct_int(a, CF_TLS_MIN_DH_PRIME_BITS);
 	p->tlsp.fingerprint = acct_str(a, CF_TLS_FINGERPRINT) &&
 	    *acct_str(a, CF_TLS_FINGERPRINT) ? acct_str(a, CF_TLS_FINGERPRINT) :
 	    NULL;

@@ -46,14 +46,31 @@ reply(const char *fmt, ...)
 }
 
 /*
- * One line without its line end; 0 at EOF, -1 when too long (skipped).
- * *crlf says whether it ended in CR LF rather than a bare LF.
+ * The start of a data line too long for the buffer, written to fd as it
+ * comes, its dot-stuffing undone; the message reader makes it fit.
  */
 static int
-bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen, int *crlf)
+spill_part(int fd, const char *p, size_t n, int first)
+{
+	if (first && n > 0 && p[0] == '.') {
+		p++;
+		n--;
+	}
+	return write_all(fd, p, n);
+}
+
+/*
+ * One line without its line end; 0 at EOF, -1 when too long (skipped).
+ * With spill >= 0 (the data), a long line is not skipped: its start goes
+ * to spill and 2 is returned, with the rest in line; -2 when spill cannot
+ * be written.  *crlf says whether it ended in CR LF rather than a bare LF.
+ */
+static int
+bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen, int *crlf,
+    int spill)
 {
 	size_t	n = 0;
-	int	toolong = 0;
+	int	toolong = 0, spilled = 0;
 	char	last = '\0';
 	ssize_t	got;
 
@@ -67,12 +84,19 @@ bs_getline(struct bs *b, char *line, size_t cap, size_t *outlen, int *crlf)
 					n--;
 				line[n] = '\0';
 				*outlen = n;
-				return toolong ? -1 : 1;
+				return spilled ? 2 : toolong ? -1 : 1;
 			}
 			last = c;
-			if (n + 1 < cap)
+			if (n + 1 < cap) {
 				line[n++] = c;
-			else
+			} else if (spill >= 0) {
+				/* A CR spilled before its LF still ends the line. */
+				if (spill_part(spill, line, n, !spilled) == -1)
+					return -2;
+				spilled = 1;
+				n = 0;
+				line[n++] = c;
+			} else
 				toolong = 1;
 		}
 		if (b->eof)
@@ -116,20 +140,25 @@ read_data(struct bs *b, int fd)
 {
 	char	line[BS_LINE_MAX + 2];
 	size_t	len;
-	int	rv, crlf, prevcrlf = 1, toolong = 0, dot;
+	int	rv, crlf, prevcrlf = 1, dot;
 
 	for (;;) {
-		rv = bs_getline(b, line, sizeof(line), &len, &crlf);
+		rv = bs_getline(b, line, sizeof(line), &len, &crlf, fd);
 		if (rv == 0)
 			return 0;		/* EOF inside the data */
+		if (rv == -2)
+			return -2;
 		dot = prevcrlf && crlf;
 		prevcrlf = crlf;
-		if (rv == -1) {
-			toolong = 1;
+		if (rv == 2) {
+			/* The rest of a long line: its start is written. */
+			if (write_all(fd, line, len) == -1 ||
+			    write_all(fd, "\n", 1) == -1)
+				return -2;
 			continue;
 		}
 		if (len == 1 && line[0] == '.' && dot)
-			return toolong ? -1 : 1;
+			return 1;
 		if (line[0] == '.' && len > 1 &&
 		    write_all(fd, line + 1, len - 1) == -1)
 			return -2;
@@ -203,8 +232,7 @@ do_data(struct bs *b)
 	}
 	if (rv < 0) {
 		close(fd);
-		reply(rv == -1 ? "554 5.6.0 a line is longer than 998 bytes" :
-		    "451 4.3.0 cannot write a temporary file");
+		reply("451 4.3.0 cannot write a temporary file");
 		reset(b);
 		return;
 	}
@@ -216,6 +244,9 @@ do_data(struct bs *b)
 	req.nrcpts = b->nrcpts;
 	req.envid = b->r->o->envid;
 	req.fullname = b->r->o->fullname;
+	req.body = b->r->o->body;
+	req.smtputf8 = b->r->o->smtputf8;
+	req.label = b->r->o->label;
 	rv = send_message(b->r, &req, &e);
 	close(fd);
 	data_reply(rv, &req, &e);
@@ -320,7 +351,8 @@ mode_smtp(struct run *r, struct err *e)
 		return -1;
 	}
 	reply("220 %s ESMTP outbox", r->helo);
-	while ((rv = bs_getline(&b, line, sizeof(line), &len, &crlf)) != 0) {
+	while ((rv = bs_getline(&b, line, sizeof(line), &len, &crlf, -1)) !=
+	    0) {
 		if (rv == -1) {
 			reply("500 5.5.2 line too long");
 			continue;

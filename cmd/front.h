@@ -22,6 +22,8 @@ struct run {
 	int			 pw_keyring;	/* the password came from the keyring */
 	const struct account	*blame;	/* the error concerns its server */
 	int			 queue_touched;	/* this run queued or flushed mail */
+	const char		*from_hint; /* the message's From, to choose
+					       the account by (no -a, -f) */
 };
 
 /*
@@ -41,6 +43,9 @@ struct sendreq {
 	int		 read_env_from;	/* --read-envelope-from */
 	const char	*fullname;	/* -F */
 	const char	*envid;		/* -V */
+	const char	*body;		/* -B */
+	int		 smtputf8;	/* -O smtputf8 */
+	const char	*label;		/* -L */
 	int		 dry_run;	/* --dry-run */
 	char		 queued_id[64];	/* out: the queue id when queued */
 	char		 refusal[ERR_MSGLEN]; /* out: the worst recipient refusal */

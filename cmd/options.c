@@ -47,6 +47,7 @@ static const struct {
 	{ "set-msgid-header",		"set_msgid_header",	2 },
 	{ "remove-bcc-headers",		"remove_bcc_headers",	2 },
 	{ "undisclosed-recipients",	"undisclosed_recipients", 2 },
+	{ "set-to-header",		"set_to_header",	2 },
 	{ "dsn-notify",			"dsn_notify",		1 },
 	{ "dsn-return",			"dsn_return",		1 },
 	{ "logfile",			"logfile",		1 },
@@ -151,11 +152,31 @@ opt_o(struct opts *o, const char *arg)
 }
 
 static int
-opt_B(const char *arg, struct err *e)
+opt_B(struct opts *o, const char *arg, struct err *e)
 {
-	if (strcasecmp(arg, "7BIT") != 0 && strcasecmp(arg, "8BITMIME") != 0)
+	if (strcasecmp(arg, "7BIT") == 0)
+		o->body = "7BIT";
+	else if (strcasecmp(arg, "8BITMIME") == 0)
+		o->body = "8BITMIME";
+	else
 		return err_set(e, ERR_USAGE, "-B: expected 7BIT or 8BITMIME, "
 		    "not '%s'", arg);
+	return 0;
+}
+
+/*
+ * -O option=value: sendmail's options.  SMTPUTF8 (Postfix's and
+ * sendmail's way to say the message needs it) is taken; every other one is
+ * accepted and ignored, as outbox(1) says.
+ */
+static int
+opt_O(struct opts *o, const char *arg)
+{
+	size_t	n = strcspn(arg, "=");
+
+	if (n == 8 && strncasecmp(arg, "SMTPUTF8", 8) == 0)
+		o->smtputf8 = arg[n] == '\0' || strcasecmp(arg + n + 1,
+		    "false") != 0;
 	return 0;
 }
 
@@ -207,14 +228,24 @@ static int
 short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 {
 	switch (c) {
+	/*
+	 * Accepted and ignored (outbox(1) says why): -A -c -G -h -m -n -U
+	 * as in Postfix's sendmail; -e X, the old error modes (Postfix,
+	 * OpenSMTPD; -oeX is in opt_o); -p PROTOCOL (Postfix, OpenSMTPD;
+	 * Exim's -pPROTO:HOST); -x (Exim, OpenSMTPD: AIX's mail sets it);
+	 * -E, -J with an optional value (OpenSMTPD).
+	 */
 	case 'A': case 'G': case 'h': case 'm': case 'n': case 'U':
-	case 'L': case 'c': case 'X':
+	case 'c': case 'X': case 'e': case 'E': case 'J': case 'p': case 'x':
 		return 0;			/* accepted and ignored */
+	case 'L':
+		o->label = optarg;
+		return check_address_arg("-L", optarg, e);
 	case 'a':
 		o->account = optarg;
 		return 0;
 	case 'B':
-		return opt_B(optarg, e);
+		return opt_B(o, optarg, e);
 	case 'b':
 		return opt_b(o, optarg, e);
 	case 'C':
@@ -239,7 +270,7 @@ short_opt(struct opts *o, int c, int argc, char **argv, struct err *e)
 		add_override(o, "dsn_notify", optarg);
 		return 0;
 	case 'O':
-		return 0;		/* -O option=value: ignored */
+		return opt_O(o, optarg);
 	case 'o':
 		return opt_o(o, optarg);
 	case 'P':
@@ -340,7 +371,7 @@ int
 opts_parse(struct opts *o, int argc, char **argv, struct err *e)
 {
 	static const char shortopts[] =
-	    "+:a:A:B:b:C:cdF:f:Gh:IiL:mN:nO:o:Pq::R:r:StUV:vX:";
+	    "+:a:A:B:b:C:cdE::e:F:f:Gh:IiJ::L:mN:nO:o:Pp:q::R:r:StUV:vX:x";
 	struct option	*lo = long_options();
 	int		 c, rv = 0, idx, dashdash;
 
@@ -429,12 +460,12 @@ usage_print(FILE *fp)
 "  --tls-min-dh-prime-bits --source-ip --proxy-host --proxy-port --socket\n"
 "  --maildomain --auto-from --allow-from-override --set-from-header\n"
 "  --set-date-header --set-msgid-header --remove-bcc-headers\n"
-"  --undisclosed-recipients --dsn-notify --dsn-return --logfile\n"
+"  --undisclosed-recipients --set-to-header --dsn-notify --dsn-return --logfile\n"
 "  --logfile-time-format --syslog --aliases --queue --queue-lifetime\n"
 "  --queue-retry --queue-retry-max --queue-warn --all-or-nothing\n"
 "  --desktop-notify --linger\n"
-"Accepted for sendmail compatibility: -bm -bs -bp -bi -bv -I -B -L -O -X\n"
-"  -q; ignored: -oX -A -G -h -m -n -U -c\n"
+"Sendmail compatibility: -bm -bs -bp -bi -bv -I -q, -B 8BITMIME,\n"
+"  -L label, -O smtputf8; ignored: -oX -A -G -h -m -n -U -c -e -E -J -p -x -X\n"
 "Exit status: 0 sent, 64 usage, 65 bad message, 69 refused, 75 try later,\n"
 "  76 protocol error, 77 authentication refused, 78 configuration error.\n",
 	    fp);

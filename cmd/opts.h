@@ -39,6 +39,9 @@ struct opts {
 	const char	*from;		/* -f, -r */
 	const char	*fullname;	/* -F */
 	const char	*envid;		/* -V */
+	const char	*body;		/* -B: "7BIT" or "8BITMIME" */
+	int		 smtputf8;	/* -O smtputf8 */
+	const char	*label;		/* -L: tags the log line */
 	int		 read_rcpts;	/* -t */
 	int		 dot_ends;	/* not -i */
 	int		 read_env_from;	/* --read-envelope-from */

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <limits.h>
@@ -34,6 +35,7 @@ struct submission {
 	int			 queued;	/* qe is a committed entry */
 	int			 detached;	/* the caller was told 0 */
 	int			 spooling;	/* qe.fd is the spool */
+	int			 from_pct_f;	/* the sender is from's %F */
 };
 
 static const char *
@@ -48,9 +50,12 @@ login_name(void)
 	return pw ? pw->pw_name : "nobody";
 }
 
-/* msmtp's from substitutions: %U user, %H host, %C FQDN, %M maildomain. */
+/*
+ * msmtp's from substitutions: %U user, %H host, %C FQDN, %M maildomain,
+ * %F the message's From address (hdr; when NULL, %F is left as it is).
+ */
 static char *
-expand_from(const struct account *a, const char *pat)
+expand_from(const struct account *a, const char *pat, const char *hdr)
 {
 	struct buf	b = { 0 };
 	char		host[256];
@@ -66,6 +71,12 @@ expand_from(const struct account *a, const char *pat)
 		case 'U': buf_adds(&b, login_name()); break;
 		case 'H': case 'C': buf_adds(&b, host); break;
 		case 'M': buf_adds(&b, md ? md : host); break;
+		case 'F':
+			if (hdr != NULL)
+				buf_adds(&b, hdr);
+			else
+				buf_adds(&b, "%F");
+			break;
 		case '%': buf_addc(&b, '%'); break;
 		default: buf_addc(&b, '%'); buf_addc(&b, *pat); break;
 		}
@@ -136,10 +147,12 @@ choose_sender(struct submission *s, struct err *e)
 	if (given != NULL && (acct_on(a, CF_ALLOW_FROM_OVERRIDE) ||
 	    from == NULL))
 		return parse_sender(given, &s->sender, e);
-	if (from != NULL)
-		s->sender = expand_from(a, from);
+	if (from != NULL) {
+		s->sender = expand_from(a, from, NULL);
+		s->from_pct_f = strstr(from, "%F") != NULL;
+	}
 	else if (acct_on(a, CF_AUTO_FROM) && acct_str(a, CF_MAILDOMAIN))
-		s->sender = expand_from(a, "%U@%M");
+		s->sender = expand_from(a, "%U@%M", NULL);
 	else
 		s->sender = default_sender(a);
 	return 0;
@@ -209,25 +222,49 @@ hdrmode(const struct account *a, enum cfkey k)
 	}
 }
 
+/* The command line's recipients, parsed; a bad one is told later. */
+static void
+cmdline_rcpts(const struct sendreq *q, struct addrlist *l)
+{
+	struct err	e;
+	int		k;
+
+	for (k = 0; k < q->nrcpts; k++)
+		addr_parse_list(l, q->rcpts[k], &e);
+}
+
 static int
 spool(struct submission *s, struct err *e)
 {
 	const struct account	*a = s->r->acct;
 	struct msg_opts		 mo;
+	struct addrlist		 given = { 0 };
 	const char		*at = strrchr(s->sender, '@');
+	int			 rv;
 
 	memset(&mo, 0, sizeof(mo));
 	mo.dot_ends = s->req->dot_ends;
 	mo.read_rcpts = s->req->read_rcpts;
 	mo.remove_bcc = acct_on(a, CF_REMOVE_BCC_HEADERS);
-	mo.undisclosed = acct_on(a, CF_UNDISCLOSED_RECIPIENTS);
+	mo.undisclosed = acct_enum(a, CF_SET_TO_HEADER) == CF_TO_UNDISCLOSED;
+	mo.set_to = acct_enum(a, CF_SET_TO_HEADER) == CF_TO_ON;
+	if (mo.set_to)
+		cmdline_rcpts(s->req, &given);
+	mo.cmd_rcpts = &given;
 	mo.set_from = hdrmode(a, CF_SET_FROM_HEADER);
+	/* The From is what the sender comes from: it stays. */
+	if (s->from_pct_f && mo.set_from == HDR_ON)
+		mo.set_from = HDR_AUTO;
 	mo.set_date = hdrmode(a, CF_SET_DATE_HEADER);
 	mo.set_msgid = hdrmode(a, CF_SET_MSGID_HEADER);
 	mo.from_hdr = s->from_hdr;
 	mo.msgid_domain = at && at[1] ? at + 1 : s->r->helo;
+	mo.qualify_domain = acct_str(a, CF_MAILDOMAIN) ? acct_str(a,
+	    CF_MAILDOMAIN) : at && at[1] ? at + 1 : NULL;
 	mo.spool_fd = s->spooling ? s->qe.fd : -1;
-	return msg_spool(s->req->in, &mo, &s->m, e);
+	rv = msg_spool(s->req->in, &mo, &s->m, e);
+	addrlist_free(&given);
+	return rv;
 }
 
 static int
@@ -312,6 +349,7 @@ make_entry(struct submission *s)
 	const struct account	*a = s->r->acct;
 	struct qentry		*qe = &s->qe;
 	struct envelope		*env = &qe->env;
+	char			 why[64];
 	size_t			 i;
 
 	qe->account = xstrdup(a->name);
@@ -320,6 +358,11 @@ make_entry(struct submission *s)
 		env_add_rcpt(env, s->rcpts.v[i]);
 	if (s->req->envid != NULL)
 		env->envid = xstrdup(s->req->envid);
+	if (s->req->body != NULL)
+		env->body = xstrdup(s->req->body);
+	env->smtputf8 = s->req->smtputf8;
+	if (s->req->label != NULL)
+		qe->label = xstrdup(s->req->label);
 	if (acct_on(a, CF_DSN_NOTIFY))
 		env->notify = xstrdup(acct_str(a, CF_DSN_NOTIFY));
 	if (acct_on(a, CF_DSN_RETURN))
@@ -328,6 +371,8 @@ make_entry(struct submission *s)
 	qe->msgid = s->m.msgid ? xstrdup(s->m.msgid) : NULL;
 	qe->queued = qe->next = queue_now();
 	qe->eightbit = s->m.eightbit;
+	if (msg_reshaped(&s->m, why, sizeof(why)) != NULL)
+		qe->reshaped = xstrdup(why);
 	qe->size = (long long)s->m.size;
 }
 
@@ -485,6 +530,8 @@ detach(void)
 static int
 prepare(struct submission *s, struct err *e)
 {
+	char	why[512];
+
 	if (choose_sender(s, e) == -1)
 		return -1;
 	make_from_header(s);
@@ -492,6 +539,16 @@ prepare(struct submission *s, struct err *e)
 		queue_start(s);
 	if (spool(s, e) == -1 || collect_rcpts(s, e) == -1)
 		return -1;
+	if (s->r->o->verbose && msg_reshaped_text(&s->m, why, sizeof(why)))
+		say_notice(s->r, "%s", why);
+	if (s->from_pct_f) {
+		if (s->m.from_addr == NULL)
+			return err_set(e, ERR_DATA, "from %%F: the message has "
+			    "no From header");
+		free(s->sender);
+		s->sender = expand_from(s->r->acct, acct_str(s->r->acct,
+		    CF_FROM), s->m.from_addr);
+	}
 	if (s->req->read_env_from) {
 		if (s->m.from_addr == NULL)
 			return err_set(e, ERR_DATA, "--read-envelope-from: the "
@@ -545,18 +602,89 @@ send_message(struct run *r, struct sendreq *req, struct err *e)
 	return rv;
 }
 
+/* Copy all of fd into a new unlinked file, positioned at its start. */
+static int
+copy_input(int fd, struct err *e)
+{
+	char	 buf[65536];
+	ssize_t	 n;
+	int	 out;
+
+	if ((out = msg_tmpfile(NULL, e)) == -1)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || write_all(out, buf, (size_t)n) == -1) {
+			err_sys(e, n == -1 ? ERR_IO : ERR_TEMP, n == -1 ?
+			    "cannot read the message" : "cannot write a "
+			    "temporary file");
+			close(out);
+			return -1;
+		}
+	}
+	lseek(out, 0, SEEK_SET);
+	return out;
+}
+
+/*
+ * --read-envelope-from with neither -a nor -f: as in msmtp, the account
+ * is the one whose from matches the message's From (else the default),
+ * so the message is read into a file first and its header looked at.
+ * From a terminal the default account is used: nothing is read ahead.
+ * Returns the fd to read the message from.
+ */
+static int
+from_of_message(struct run *r, char **from, struct err *e)
+{
+	struct msg_opts	mo;
+	struct msg	m;
+	struct err	e2;
+	int		fd;
+
+	if (isatty(STDIN_FILENO))
+		return STDIN_FILENO;
+	if ((fd = copy_input(STDIN_FILENO, e)) == -1)
+		return -1;
+	memset(&mo, 0, sizeof(mo));
+	mo.headers_only = 1;
+	mo.spool_fd = -1;
+	if (msg_spool(fd, &mo, &m, &e2) == 0 && m.from_addr != NULL) {
+		*from = m.from_addr;
+		m.from_addr = NULL;
+		r->from_hint = *from;
+	}
+	msg_free(&m);
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
 int
 mode_send(struct run *r, struct err *e)
 {
 	const struct opts	*o = r->o;
 	struct sendreq		 req;
+	char			*hdr_from = NULL;
 	off_t			 start;
-	int			 rv;
+	int			 rv, in = STDIN_FILENO;
 
-	if (front_account(r, e) == -1)
+	start = lseek(STDIN_FILENO, 0, SEEK_CUR);
+	if (o->read_env_from && o->account == NULL && o->from == NULL &&
+	    (in = from_of_message(r, &hdr_from, e)) == -1)
 		return -1;
+	rv = front_account(r, e);
+	r->from_hint = NULL;
+	if (rv == 0 && hdr_from != NULL && o->verbose)
+		say_notice(r, "the message's From is <%s>: account %s",
+		    hdr_from, r->acct->name);
+	free(hdr_from);
+	if (rv == -1) {
+		if (in != STDIN_FILENO)
+			close(in);
+		return -1;
+	}
 	memset(&req, 0, sizeof(req));
-	req.in = STDIN_FILENO;
+	req.in = in;
 	req.from = o->from;
 	req.rcpts = o->rcpts;
 	req.nrcpts = o->nrcpts;
@@ -565,9 +693,13 @@ mode_send(struct run *r, struct err *e)
 	req.read_env_from = o->read_env_from;
 	req.fullname = o->fullname;
 	req.envid = o->envid;
+	req.body = o->body;
+	req.smtputf8 = o->smtputf8;
+	req.label = o->label;
 	req.dry_run = o->dry_run;
-	start = lseek(STDIN_FILENO, 0, SEEK_CUR);
 	rv = send_message(r, &req, e);
+	if (in != STDIN_FILENO)
+		close(in);
 	/*
 	 * Not sent: leave a regular-file stdin where it was, for callers
 	 * such as bsd-mailx that save the message from it (dead.letter).

@@ -83,6 +83,8 @@ _outbox()
 		[[ $eq ]] && vals="on off" ;;
 	--set-from-header | --set-date-header | --set-msgid-header)
 		[[ $eq ]] && vals="auto on off" ;;
+	--set-to-header)
+		[[ $eq ]] && vals="on off undisclosed_recipients" ;;
 	--queue)
 		[[ $eq ]] && vals="on off always" ;;
 	--auth)
@@ -98,8 +100,9 @@ _outbox()
 	-R) vals="hdrs full" ;;
 	--dsn-return) vals="headers full off" ;;
 	-B) vals="7BIT 8BITMIME" ;;
+	-O) vals="smtputf8" ;;
 	-b) vals="m s p i v" ;;
-	-F | -f | -r | -V | -h | -L | -O | -o | --host | --port | \
+	-F | -f | -r | -V | -h | -L | -o | -e | -p | --host | --port | \
 	--domain | --user | --passwordeval | --tls-fingerprint | \
 	--tls-priorities | --tls-host-override | --tls-min-dh-prime-bits | \
 	--source-ip | --proxy-host | --proxy-port | --maildomain | \
@@ -115,7 +118,7 @@ _outbox()
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '-a -C -d -F -f -i -N -P -R -r -S -t -V -v
 		    -bm -bs -bp -bi -bv -B -I -q -qI -qR -qH -qU -X -oi -o -A -c -G -h -L
-		    -m -n -O -U --flush --drop= --account= --file= --debug --from=
+		    -m -n -O -U -e -E -J -p -x --flush --drop= --account= --file= --debug --from=
 		    --from-full-name= --read-recipients --read-envelope-from --dsn-notify=
 		    --dsn-return= --pretend --check-config --configure= --trust-srv --dry-run --errors= --serverinfo --version --help --host=
 		    --port= --timeout= --session-timeout= --protocol= --domain= --auth --user=
@@ -125,7 +128,7 @@ _outbox()
 		    --tls-host-override= --tls-min-dh-prime-bits= --source-ip=
 		    --proxy-host= --proxy-port= --socket= --maildomain= --auto-from
 		    --allow-from-override --set-from-header --set-date-header
-		    --set-msgid-header --remove-bcc-headers --undisclosed-recipients
+		    --set-msgid-header --set-to-header --remove-bcc-headers --undisclosed-recipients
 		    --logfile= --logfile-time-format= --syslog --aliases= --queue
 		    --queue-lifetime= --queue-retry= --queue-retry-max= --queue-warn=
 		    --all-or-nothing --desktop-notify --linger= --store-password

@@ -105,6 +105,7 @@ complete -c outbox -l set-date-header -f -a $auto -d 'When to add Date'
 complete -c outbox -l set-msgid-header -f -a $auto -d 'When to add Message-ID'
 complete -c outbox -l remove-bcc-headers -f -a $onoff -d 'Remove Bcc'
 complete -c outbox -l undisclosed-recipients -f -a $onoff -d 'Hide the recipients'
+complete -c outbox -l set-to-header -f -a 'on off undisclosed_recipients' -d 'Replace To, Cc, Bcc with one To'
 complete -c outbox -l logfile -r -F -d 'Log file'
 complete -c outbox -l logfile-time-format -x -d 'strftime format'
 complete -c outbox -l syslog -f -a 'on off LOG_USER LOG_MAIL LOG_LOCAL0 LOG_LOCAL1 LOG_LOCAL2 LOG_LOCAL3 LOG_LOCAL4 LOG_LOCAL5 LOG_LOCAL6 LOG_LOCAL7' -d 'Log to syslog'
@@ -135,9 +136,14 @@ complete -c outbox -s A -r -d Ignored
 complete -c outbox -s c -d Ignored
 complete -c outbox -s G -d Ignored
 complete -c outbox -s h -x -d Ignored
-complete -c outbox -s L -x -d Ignored
+complete -c outbox -s L -x -d 'Tag the log line'
 complete -c outbox -s X -r -F -d Ignored
 complete -c outbox -s m -d Ignored
 complete -c outbox -s n -d Ignored
-complete -c outbox -s O -x -d Ignored
+complete -c outbox -s O -x -a smtputf8 -d 'Sendmail option (smtputf8)'
 complete -c outbox -s U -d Ignored
+complete -c outbox -s e -x -d 'Ignored (error mode)'
+complete -c outbox -s E -d Ignored
+complete -c outbox -s J -d Ignored
+complete -c outbox -s p -x -d 'Ignored (protocol)'
+complete -c outbox -s x -d Ignored

@@ -250,3 +250,105 @@ addr_path(const char *arg, const char *key)
 		return NULL;
 	return xstrndup(p, (size_t)(gt - p));
 }
+
+/* Where the mailbox being scanned needs its domain, if it does. */
+struct qualifier {
+	size_t	ins;		/* insert here; NOWHERE: not needed */
+	size_t	angle_end;	/* after the last byte of <...>'s address */
+	int	has_at, in_angle, has_angle;
+};
+
+#define NOWHERE	((size_t)-1)
+
+static void
+qualifier_reset(struct qualifier *q)
+{
+	q->ins = q->angle_end = NOWHERE;
+	q->has_at = q->in_angle = q->has_angle = 0;
+}
+
+/*
+ * Skip a quoted string or a comment that starts at v[i]; returns where it
+ * ends, or the end of v when it does not.
+ */
+static size_t
+skip_quoted(const char *v, size_t i)
+{
+	char	open = v[i], close = open == '(' ? ')' : '"';
+	int	depth = 1;
+
+	for (i++; v[i] != '\0'; i++) {
+		if (v[i] == '\\' && v[i + 1] != '\0')
+			i++;
+		else if (open == '(' && v[i] == '(')
+			depth++;
+		else if (v[i] == close && --depth == 0)
+			return i;
+	}
+	return i;
+}
+
+char *
+addr_qualify(const char *v, const char *domain)
+{
+	struct buf		out = { 0 };
+	struct qualifier	q;
+	size_t			i, done = 0;
+
+	qualifier_reset(&q);
+	for (i = 0;; i++) {
+		char c = v[i];
+
+		if (c == '\0' || (!q.in_angle && (c == ',' || c == ';'))) {
+			if (!q.has_at && q.ins != NOWHERE) {
+				buf_add(&out, v + done, q.ins - done);
+				buf_addf(&out, "@%s", domain);
+				done = q.ins;
+			}
+			qualifier_reset(&q);
+			if (c == '\0')
+				break;
+			continue;
+		}
+		if (c == '"' || c == '(' || c == '[') {
+			/* A domain literal runs to ']', as the parser reads it. */
+			if (c == '[')
+				i = strchr(v + i, ']') ? (size_t)(strchr(v + i,
+				    ']') - v) : strlen(v);
+			else
+				i = skip_quoted(v, i);
+			if (v[i] == '\0') {
+				/* Unterminated: this one is left alone. */
+				q.has_at = 1;
+				i--;
+				continue;
+			}
+			if (c != '(' && q.in_angle)
+				q.angle_end = i + 1;
+			else if (c != '(' && !q.has_angle)
+				q.ins = i + 1;
+			continue;
+		}
+		if (c == ':' && !q.in_angle && !q.has_at) {
+			/* A group's name ends here (an address's domain
+			   literal may hold a colon too). */
+			qualifier_reset(&q);
+		} else if (c == '<' && !q.in_angle) {
+			q.in_angle = q.has_angle = 1;
+			q.ins = NOWHERE;
+		} else if (c == '>' && q.in_angle) {
+			q.in_angle = 0;
+			q.ins = q.angle_end;
+		} else if (c == '@') {
+			q.has_at = 1;
+		} else if (!isspace((unsigned char)c) && q.in_angle) {
+			q.angle_end = i + 1;
+		} else if (!isspace((unsigned char)c) && !q.has_angle) {
+			q.ins = i + 1;
+		}
+	}
+	if (out.p == NULL)
+		return NULL;
+	buf_adds(&out, v + done);
+	return out.p;
+}

@@ -30,6 +30,13 @@ void	 addrlist_add(struct addrlist *, const char *);
 /* Is addr already in the list?  (case-sensitive local part, as RFC 5321) */
 int	 addrlist_has(const struct addrlist *, const char *);
 void	 addrlist_free(struct addrlist *);
+/*
+ * An address list's text (a header field's value, folding included) with
+ * "@domain" added to each address that has none, as cron writes them:
+ * "root (Cron Daemon)", "Cron Daemon <root>".  Everything else is kept
+ * byte for byte.  NULL when no address lacks a domain.  Free with free().
+ */
+char	*addr_qualify(const char *, const char *domain);
 /* Does the address hold a byte >= 0x80 (needs SMTPUTF8)? */
 int	 addr_is_utf8(const char *);
 

@@ -30,6 +30,7 @@ enum cftype {
 	T_TIMEOUT,	/* off or seconds */
 	T_AUTH,		/* on|off|mechanism */
 	T_AUTO,		/* auto|on|off */
+	T_SET_TO,	/* off|on|undisclosed_recipients */
 	T_DSN_NOTIFY,	/* off|never|success,failure,delay */
 	T_DSN_RETURN,	/* off|headers|full */
 	T_PROTOCOL,	/* smtp|lmtp */
@@ -63,8 +64,7 @@ static const struct cfrow {
 	{ "user",		CF_USER,		T_STR, NULL },
 	{ "password",		CF_PASSWORD,		T_SECRET, NULL },
 	{ "passwordeval",	CF_PASSWORDEVAL,	T_SECRET, NULL },
-	{ "ntlmdomain",		CF_NTLMDOMAIN,		T_UNSUPPORTED,
-	    "NTLM is not supported; use another mechanism with 'auth'" },
+	{ "ntlmdomain",		CF_NTLMDOMAIN,		T_STR, NULL },
 	{ "tls",		CF_TLS,			T_BOOL, NULL },
 	{ "tls_starttls",	CF_TLS_STARTTLS,	T_BOOL, NULL },
 	{ "tls_trust_file",	CF_TLS_TRUST_FILE,	T_PATH, NULL },
@@ -87,7 +87,7 @@ static const struct cfrow {
 	{ "set_date_header",	CF_SET_DATE_HEADER,	T_AUTO, NULL },
 	{ "set_msgid_header",	CF_SET_MSGID_HEADER,	T_AUTO, NULL },
 	{ "remove_bcc_headers",	CF_REMOVE_BCC_HEADERS,	T_BOOL, NULL },
-	{ "undisclosed_recipients", CF_UNDISCLOSED_RECIPIENTS, T_BOOL, NULL },
+	{ "set_to_header",	CF_SET_TO_HEADER,	T_SET_TO, NULL },
 	{ "logfile",		CF_LOGFILE,		T_PATH, NULL },
 	{ "logfile_time_format", CF_LOGFILE_TIME_FORMAT, T_STR, NULL },
 	{ "syslog",		CF_SYSLOG,		T_SYSLOG, NULL },
@@ -113,6 +113,9 @@ static const struct cfrow {
 };
 
 #define NROWS	(sizeof(cftab) / sizeof(cftab[0]))
+
+static const char *const set_to_words[] = { "off", "on",
+    "undisclosed_recipients", NULL };
 
 static const char *const auth_values[] = {
 	"on", "off", "plain", "login", "cram-md5", "scram-sha-1",
@@ -349,8 +352,11 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 			if (in_list(lower, auth_values))
 				return lower;
 			if (in_list(lower, auth_unsupported)) {
-				err_set(e, ERR_CONFIG, "auth %s is not supported "
-				    "by outbox yet", lower);
+				err_set(e, ERR_CONFIG, "auth %s is not supported: "
+				    "%s; use scram-sha-256 or plain (over TLS)",
+				    lower, strcmp(lower, "ntlm") == 0 ? "NTLM is "
+				    "undocumented and unsafe" : "DIGEST-MD5 is "
+				    "obsolete (RFC 6331)");
 				free(lower);
 				return NULL;
 			}
@@ -361,6 +367,10 @@ validate(const struct cfrow *r, const char *v, struct err *e)
 		if (*v == '\0' || strcmp(v, "auto") == 0 || strcmp(v, "on") == 0 ||
 		    strcmp(v, "off") == 0)
 			return xstrdup(*v ? v : "auto");
+		break;
+	case T_SET_TO:
+		if (*v == '\0' || in_list(v, set_to_words))
+			return xstrdup(*v ? v : "on");
 		break;
 	case T_DSN_NOTIFY:
 		if (valid_dsn_notify(v))
@@ -486,6 +496,8 @@ typed(enum cfkey key, const char *v)
 		return word_index(auto_words, v);
 	case T_QUEUE:
 		return word_index(queue_words, v);
+	case T_SET_TO:
+		return word_index(set_to_words, v);
 	case T_PROTOCOL:
 		return word_index(protocol_words, v);
 	default:
@@ -518,6 +530,14 @@ set_legacy(struct account *a, const char *cmd, const char *v,
 			    "value");
 		return account_set(a, "tls_certcheck", "off", o, e);
 	}
+	if (strcmp(cmd, "tls_nostarttls") == 0) {
+		if (*v != '\0')
+			return err_set(e, ERR_CONFIG, "tls_nostarttls takes no "
+			    "value");
+		return account_set(a, "tls_starttls", "off", o, e);
+	}
+	if (strcmp(cmd, "connect_timeout") == 0)
+		return account_set(a, "timeout", v, o, e);
 	if (strcmp(cmd, "tls_force_sslv3") == 0) {
 		if (b == 0)
 			return 0;
@@ -536,6 +556,9 @@ set_legacy(struct account *a, const char *cmd, const char *v,
 	if (strcmp(cmd, "add_missing_date_header") == 0)
 		return account_set(a, "set_date_header", b ? "auto" : "off",
 		    o, e);
+	if (strcmp(cmd, "undisclosed_recipients") == 0)
+		return account_set(a, "set_to_header", b ?
+		    "undisclosed_recipients" : "off", o, e);
 	return err_set(e, ERR_CONFIG, "unknown command '%s'", cmd);
 }
 
@@ -544,7 +567,9 @@ is_legacy(const char *cmd)
 {
 	static const char *const legacy[] = {
 		"tls_nocertcheck", "tls_force_sslv3", "keepbcc",
-		"add_missing_from_header", "add_missing_date_header", NULL
+		"add_missing_from_header", "add_missing_date_header",
+		"undisclosed_recipients", "tls_nostarttls", "connect_timeout",
+		NULL
 	};
 
 	return in_list(cmd, legacy);
@@ -566,7 +591,8 @@ account_set(struct account *a, const char *cmd, const char *val,
 	    r->key == CF_PROXY_HOST || r->key == CF_PROXY_PORT ||
 	    r->key == CF_TLS_HOST_OVERRIDE || r->key == CF_DSN_NOTIFY ||
 	    r->key == CF_DSN_RETURN || r->key == CF_PASSWORDEVAL ||
-	    r->key == CF_FROM || r->key == CF_DOMAIN)) {
+	    r->key == CF_FROM || r->key == CF_DOMAIN ||
+	    r->key == CF_NTLMDOMAIN || r->key == CF_TLS_MIN_DH_PRIME_BITS)) {
 		acct_put(a, r->key, NULL, o);
 		a->org[r->key].file = NULL;
 		return 0;
@@ -849,9 +875,13 @@ do_command(struct parser *p, char *cmd, char *arg, int depth, struct err *e)
 		return cmd_account(p, arg, e);
 	if (strcmp(cmd, "eval") == 0)
 		return cmd_eval(p, arg, depth, e);
-	if (p->cur == NULL)
-		return err_set(e, ERR_CONFIG, "'%s' before the first account "
-		    "or defaults line", cmd);
+	if (p->cur == NULL) {
+		/* As in msmtp: commands before any section make "default". */
+		char name[] = "default";
+
+		if (cmd_account(p, name, e) == -1)
+			return -1;
+	}
 	if (strcmp(cmd, "password") == 0 ||
 	    strcmp(cmd, "oauth_client_secret") == 0)
 		p->has_password = 1;
@@ -1250,7 +1280,7 @@ account_resolve(struct account *a, struct err *e)
 	set_default(a, CF_SET_DATE_HEADER, "auto");
 	set_default(a, CF_SET_MSGID_HEADER, "auto");
 	set_default(a, CF_REMOVE_BCC_HEADERS, "on");
-	set_default(a, CF_UNDISCLOSED_RECIPIENTS, "off");
+	set_default(a, CF_SET_TO_HEADER, "off");
 	set_default(a, CF_AUTO_FROM, "off");
 	set_default(a, CF_QUEUE, "on");
 	set_default(a, CF_ALL_OR_NOTHING, "off");

@@ -739,6 +739,9 @@ conn_starttls(struct conn *c, const struct tls_params *t, struct err *e)
 		return -1;
 	}
 	free(prio);
+	/* msmtp's tls_min_dh_prime_bits; TLS 1.3 and ECDHE never use it. */
+	if (t->min_dh_bits > 0)
+		gnutls_dh_set_prime_bits(c->tls, (unsigned)t->min_dh_bits);
 	gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred);
 	if (!is_ip_literal(t->hostname))
 		gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, t->hostname,

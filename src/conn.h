@@ -38,6 +38,8 @@ struct tls_params {
 	const char	*cert_file;	/* client certificate */
 	const char	*key_file;
 	const char	*priorities;	/* GnuTLS priority string */
+	int		 min_dh_bits;	/* the least DH prime (TLS 1.2 DHE);
+					   0: GnuTLS's default */
 	const char	*cache_file;	/* session resumption data, or NULL;
 					   only for this host and port */
 };

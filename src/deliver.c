@@ -115,6 +115,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 			    qe->env.rcpt[i].addr, qe->env.rcpt[i].code);
 	deliver_verdict(d, qe, o, &v);
 	memset(&l, 0, sizeof(l));
+	l.label = qe->label;
 	l.account = p->account;
 	l.host = p->host;
 	l.port = p->port;
@@ -126,6 +127,7 @@ write_log(const struct delivery *d, const struct qentry *qe,
 	l.rcpts = rc.p ? rc.p : "";
 	l.size = qe->size;
 	l.msgid = qe->msgid;
+	l.reshaped = qe->reshaped;
 	l.reply = d->res.final;
 	l.ms = now_ms() - start;
 	l.exitcode = err_exitcode(&v);

@@ -63,6 +63,7 @@ env_free(struct envelope *env)
 	free(env->envid);
 	free(env->notify);
 	free(env->ret);
+	free(env->body);
 	memset(env, 0, sizeof(*env));
 }
 

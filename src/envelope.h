@@ -33,6 +33,9 @@ struct envelope {
 	char		*notify;
 	char		*ret;
 	int		 all_or_nothing; /* a refused RCPT aborts the message */
+	char		*body;		/* -B: "7BIT" or "8BITMIME"; NULL:
+					   as the message's bytes say */
+	int		 smtputf8;	/* -O smtputf8: ask for SMTPUTF8 */
 	struct rcpt	*rcpt;
 	size_t		 nrcpt;
 };

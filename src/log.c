@@ -56,6 +56,7 @@ format_line(struct buf *b, const struct logrec *r)
 {
 	char	clean[600];
 
+	kv(b, "label", r->label);
 	kv(b, "account", r->account);
 	kv(b, "host", r->host);
 	buf_addf(b, " port=%d", r->port);
@@ -68,6 +69,7 @@ format_line(struct buf *b, const struct logrec *r)
 	kv(b, "rcpts", r->rcpts);
 	buf_addf(b, " size=%lld", r->size);
 	kv(b, "msgid", r->msgid);
+	kv(b, "reshaped", r->reshaped);
 	kv(b, "reply", r->reply);
 	server_id(b, r->reply);
 	buf_addf(b, " duration=%lld.%03llds", r->ms / 1000, r->ms % 1000);
@@ -116,7 +118,11 @@ to_file(const char *path, const char *timefmt, const struct buf *line,
 	    "%b %d %H:%M:%S", &tm) == 0)
 		ts[0] = '\0';
 #pragma GCC diagnostic pop
-	buf_addf(&out, "%s%s\n", ts, line->p);
+	/* "none", as in msmtp 1.8.28: no time at all. */
+	if (timefmt != NULL && strcmp(timefmt, "none") == 0)
+		buf_addf(&out, "%s\n", line->p + 1);
+	else
+		buf_addf(&out, "%s%s\n", ts, line->p);
 	if (strcmp(path, "-") == 0)
 		fd = STDOUT_FILENO;
 	else if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
@@ -144,8 +150,9 @@ log_message(const char *logfile, const char *timefmt, const char *sys,
 	if (logfile != NULL)
 		rv = to_file(logfile, timefmt, &line, e);
 	if (sys != NULL && strcmp(sys, "off") != 0) {
-		openlog("outbox", LOG_PID, strcmp(sys, "on") == 0 ? LOG_MAIL :
-		    facility(sys));
+		/* -L names the program in syslog, as sendmail's -L does. */
+		openlog(r->label ? r->label : "outbox", LOG_PID,
+		    strcmp(sys, "on") == 0 ? LOG_MAIL : facility(sys));
 		syslog(r->error ? LOG_ERR : LOG_INFO, "%s", line.p + 1);
 		closelog();
 	}

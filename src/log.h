@@ -11,6 +11,7 @@
  * outbox processes never interleave.  It never holds a secret.
  */
 struct logrec {
+	const char	*label;		/* -L, or NULL */
 	const char	*account;
 	const char	*host;
 	int		 port;
@@ -21,6 +22,7 @@ struct logrec {
 	const char	*rcpts;		/* "a@x=250,b@y=550" */
 	long long	 size;
 	const char	*msgid;
+	const char	*reshaped;	/* what was done to long lines */
 	const char	*reply;		/* the server's reply to the data */
 	const char	*queued;	/* outbox's queue id, when queued */
 	long long	 ms;

@@ -19,13 +19,20 @@ struct msg_opts {
 	int		 read_rcpts;	/* -t */
 	int		 remove_bcc;
 	int		 undisclosed;	/* replace To/Cc with a group */
+	int		 set_to;	/* replace To/Cc/Bcc with a To of all
+					   recipients: cmd_rcpts and, with
+					   -t, the header's */
+	const struct addrlist *cmd_rcpts;	/* NULL: none */
 	enum hdrmode	 set_from;
 	enum hdrmode	 set_date;
 	enum hdrmode	 set_msgid;
 	const char	*from_hdr;	/* From: value to add, e.g. "A <a@x>" */
 	const char	*msgid_domain;
+	const char	*qualify_domain; /* added to header addresses that
+					    have no domain; NULL: none */
 	const char	*spool_dir;	/* NULL: $TMPDIR or /tmp */
 	int		 spool_fd;	/* write here (a queue file); <= 0: make one */
+	int		 headers_only;	/* stop at the end of the header */
 };
 
 struct msg {
@@ -33,15 +40,25 @@ struct msg {
 	off_t		 size;		/* bytes in the spool */
 	int		 eightbit;	/* a byte >= 0x80 */
 	int		 nlines;
+	/* Lines over 998 bytes, made to fit (0: none): */
+	int		 qp_line;	/* the first; the body is now
+					   quoted-printable */
+	int		 fold_line;	/* the first body line folded */
+	int		 nfolded;	/* body lines folded */
+	int		 hdr_fold_line;	/* the first header line folded */
 	char		*msgid;		/* Message-ID found or added */
 	char		*from_addr;	/* address in (Resent-)From:, if any */
 	struct addrlist	 rcpts;		/* with -t: the header recipients */
 };
 
 /*
- * Read the message from fd into the spool.  Errors: ERR_DATA for a line
- * over 998 bytes, a NUL byte or a bad address header (-t), ERR_IO when the
- * input cannot be read, ERR_TEMP when the spool cannot be written.
+ * Read the message from fd into the spool.  A body line over 998 bytes
+ * makes the body quoted-printable when the message is not MIME or is one
+ * text part in 7bit or 8bit, and is folded (CRLF SPACE after 998 bytes,
+ * as Postfix does) otherwise; a header line over 998 bytes is folded at
+ * white space.  Errors: ERR_DATA for a NUL byte or a bad address header
+ * (-t), ERR_IO when the input cannot be read, ERR_TEMP when the spool
+ * cannot be written.
  */
 int	 msg_spool(int fd, const struct msg_opts *, struct msg *, struct err *);
 
@@ -64,6 +81,13 @@ char	*msg_make_msgid(const char *domain);
  * sanitised, cut to len; -1 with "" when it has none.
  */
 int	 msg_subject(int fd, char *, size_t len);
+/*
+ * What was done to lines over 998 bytes, for -v and the log: e.g.
+ * "quoted-printable" or "folded+header-folded"; NULL when nothing was.
+ */
+const char *msg_reshaped(const struct msg *, char *, size_t);
+/* The same, as a sentence for -v; NULL when nothing was done. */
+const char *msg_reshaped_text(const struct msg *, char *, size_t);
 
 /* An unlinked temporary file in dir ($TMPDIR or /tmp when NULL). */
 int	 msg_tmpfile(const char *dir, struct err *);

@@ -228,6 +228,10 @@ env_format(const struct qentry *qe, struct buf *b)
 	env_line(b, "ret", env->ret);
 	if (env->all_or_nothing)
 		buf_adds(b, "all_or_nothing: 1\n");
+	env_line(b, "body", env->body);
+	if (env->smtputf8)
+		buf_adds(b, "smtputf8: 1\n");
+	env_line(b, "label", qe->label);
 	if (qe->held)
 		buf_adds(b, "held: 1\n");
 	if (qe->warned)
@@ -237,6 +241,7 @@ env_format(const struct qentry *qe, struct buf *b)
 	    "size: %lld\n", qe->queued, qe->next, qe->attempts, qe->eightbit,
 	    qe->size);
 	env_line(b, "error", qe->error);
+	env_line(b, "reshaped", qe->reshaped);
 }
 
 /* Write the folder's env through env.tmp and a rename: all or nothing. */
@@ -399,6 +404,12 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		field = &env->ret;
 	else if (strcmp(k, "all_or_nothing") == 0)
 		env->all_or_nothing = atoi(v);
+	else if (strcmp(k, "body") == 0)
+		field = &env->body;
+	else if (strcmp(k, "smtputf8") == 0)
+		env->smtputf8 = atoi(v);
+	else if (strcmp(k, "label") == 0)
+		field = &qe->label;
 	else if (strcmp(k, "held") == 0)
 		qe->held = atoi(v);
 	else if (strcmp(k, "warned") == 0)
@@ -407,6 +418,8 @@ env_set(struct qentry *qe, const char *k, const char *v)
 		field = &qe->msgid;
 	else if (strcmp(k, "error") == 0)
 		field = &qe->error;
+	else if (strcmp(k, "reshaped") == 0)
+		field = &qe->reshaped;
 	else if (strcmp(k, "queued") == 0)
 		qe->queued = atoll(v);
 	else if (strcmp(k, "next") == 0)
@@ -768,10 +781,12 @@ qentry_clear(struct qentry *qe)
 	free(qe->account);
 	free(qe->msgid);
 	free(qe->error);
+	free(qe->reshaped);
+	free(qe->label);
 	env_free(&qe->env);
 	if (qe->fd != -1)
 		close(qe->fd);
-	qe->account = qe->msgid = qe->error = NULL;
+	qe->account = qe->msgid = qe->error = qe->reshaped = qe->label = NULL;
 	qe->fd = -1;
 }
 

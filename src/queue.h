@@ -22,6 +22,8 @@ struct qentry {
 	long long	 next;		/* next automatic attempt */
 	int		 attempts;
 	int		 eightbit;
+	char		*reshaped;	/* msg_reshaped(), or NULL */
+	char		*label;		/* -L, for the log line; or NULL */
 	long long	 size;
 	char		*error;		/* the last error, or NULL */
 	int		 failed;	/* in failed/ */

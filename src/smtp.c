@@ -626,9 +626,13 @@ smtp_mail_cmd(const struct caps *c, const struct envelope *env,
 	if (o < len && (c->flags & CAP_SIZE))
 		o += (size_t)snprintf(buf + o, len - o, " SIZE=%lld",
 		    (long long)m->size);
-	if (o < len && m->eightbit && (c->flags & CAP_8BITMIME))
+	if (o < len && (m->eightbit || (env->body != NULL &&
+	    strcmp(env->body, "8BITMIME") == 0)) && (c->flags & CAP_8BITMIME))
 		o += (size_t)snprintf(buf + o, len - o, " BODY=8BITMIME");
-	if (o < len && utf8)
+	else if (o < len && env->body != NULL && (c->flags & CAP_8BITMIME))
+		o += (size_t)snprintf(buf + o, len - o, " BODY=7BIT");
+	/* Asked for with -O smtputf8: given when the server offers it. */
+	if (o < len && (utf8 || (env->smtputf8 && (c->flags & CAP_SMTPUTF8))))
 		o += (size_t)snprintf(buf + o, len - o, " SMTPUTF8");
 	if (o < len && (c->flags & CAP_DSN) && env->ret != NULL)
 		o += (size_t)snprintf(buf + o, len - o, " RET=%s",

@@ -303,3 +303,144 @@ sys.stdout.buffer.write(line * 21000)' >>"$BATS_TEST_TMPDIR/in"
 	run maildir_last bob
 	assert_line 'Subject: from msmtprc'
 }
+
+# ---------------------------------------------------------------- long lines
+# A line over 998 bytes is made to fit, never refused: the body becomes
+# quoted-printable when that keeps its meaning (no MIME, or one text part in
+# 7bit or 8bit), else the line is folded as Postfix folds it. What a mail
+# reader decodes (Python's email package) is what was piped in.
+
+# no_long_lines FILE: every line of the arrived file within 998 bytes
+no_long_lines() {
+	run awk 'length($0) > 998 { print FILENAME ": line " NR ": " length($0) }' "$1"
+	assert_output ''
+}
+
+@test "a 100 KB line without MIME: sent as quoted-printable, decoded it is the input" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	python3 -c '
+import json, sys
+rec = {"event": "backup", "files": ["/srv/data/file-%05d.bin" % i for i in range(4000)]}
+line = json.dumps(rec)
+assert len(line) > 100000
+sys.stdout.write("a=b and trailing blanks  \n" + line + "\n=41 not an escape\n\tend\n")' >"$BATS_TEST_TMPDIR/body"
+	{ printf 'Subject: json log\n\n'; cat "$BATS_TEST_TMPDIR/body"; } >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_regex "$stderr" 'outbox: line 4 is longer than 998 bytes: the body is sent as quoted-printable'
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	no_long_lines "$f"
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Transfer-Encoding)" 'quoted-printable'
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Type)" 'text/plain; charset=us-ascii'
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" MIME-Version)" '1.0'
+	cmp <("$TESTBED_LIB/decode.py" "$f") "$BATS_TEST_TMPDIR/body"
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp ' reshaped=quoted-printable .*result=sent exitcode=0$'
+}
+
+@test "one text part in 8bit with a long line late in the body: charset kept, CTE replaced" {
+	python3 -c '
+import sys
+out = sys.stdout.buffer
+out.write(b"Subject: latin\nMIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\nX-After: kept\n\n")
+for i in range(3000):
+    out.write(b"short line %d \xe9t\xe9 = x\n" % i)
+out.write(b"\xe9" * 5000 + b"\n.\nlast\n")' >"$BATS_TEST_TMPDIR/in"
+	sed '1,/^$/d' "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/body"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	no_long_lines "$f"
+	run grep -c -i '^Content-Transfer-Encoding:' "$f"
+	assert_output 1
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Transfer-Encoding)" 'quoted-printable'
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Type)" 'text/plain; charset=iso-8859-1'
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" X-After)" 'kept'
+	run grep -c -i '^MIME-Version:' "$f"
+	assert_output 1
+	cmp <("$TESTBED_LIB/decode.py" "$f") "$BATS_TEST_TMPDIR/body"
+}
+
+@test "no MIME, 8-bit text and a long line: text/plain; charset=utf-8" {
+	{ printf 'Subject: utf8\n\nGrüße\n'; printf 'é%.0s' {1..700}; printf '\n'; } >"$BATS_TEST_TMPDIR/in"
+	sed '1,/^$/d' "$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/body"
+	run "$OUTBOX" -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Type)" 'text/plain; charset=utf-8'
+	cmp <("$TESTBED_LIB/decode.py" "$f") "$BATS_TEST_TMPDIR/body"
+}
+
+@test "a long line in a multipart message: folded as Postfix does, the rest byte for byte" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	long=$(head -c 2500 /dev/zero | tr '\0' 'Q')
+	{
+		printf 'Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n'
+		printf -- '--b\nContent-Type: text/plain\n\nhello\n%s\n--b--\n' "$long"
+	} >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_regex "$stderr" 'outbox: line 9 is longer than 998 bytes and the message is MIME: folded'
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	no_long_lines "$f"
+	# CRLF SPACE after 998 bytes, then after each 997 more
+	expect=$(printf '%s\n %s\n %s' "${long:0:998}" "${long:998:997}" "${long:1995}")
+	run grep -A2 '^QQQ' "$f"
+	assert_output "$expect"
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp ' reshaped=folded '
+}
+
+@test "a header line over 998 bytes: folded at white space, the value unchanged" {
+	subj=$(for i in $(seq 1 400); do printf 'word%d ' "$i"; done)
+	subj=${subj% }
+	to=$(for i in $(seq 1 60); do printf 'user%d@example.net, ' "$i"; done)
+	to="${to}bob@example.org"
+	printf 'Subject: %s\nTo: %s\n\nbody\n' "$subj" "$to" >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -t <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_regex "$stderr" 'outbox: header line 1 is longer than 998 bytes: folded at white space'
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	no_long_lines "$f"
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Subject)" "$subj"
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" To)" "$to"
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f")" body
+}
+
+# ---------------------------------------------------------------- -B, -O, -L
+
+@test "-B 8BITMIME and -O smtputf8 ask for them in MAIL FROM; -B 7BIT says BODY=7BIT" {
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -B 8BITMIME -O smtputf8 bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" '--> MAIL FROM:<alice@example\.org> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8'
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -B7BIT -OSmtpUtf8=false bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" $'--> MAIL FROM:<alice@example\\.org> SIZE=[0-9]+ BODY=7BIT\n'
+	# Without them, as before: nothing for a 7-bit ASCII message.
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org < <(printf 'Subject: ascii\n\nhi\n')
+	assert_regex "$stderr" $'--> MAIL FROM:<alice@example\\.org> SIZE=[0-9]+\n'
+	maildir_wait bob 3
+}
+
+@test "-L LABEL tags the log line; a queued message keeps -L, -B and -O for its retry" {
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	run "$OUTBOX" -C "$RC" -L cron-backup bob@example.org < <(printf 'Subject: label\n\nhi\n')
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp '^[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} label=cron-backup account=default '
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log" "port 9"
+	run "$OUTBOX" -C "$RC" -L later -B 8BITMIME -O smtputf8 bob@example.org < <(printf 'Subject: later\n\nhi\n')
+	assert_success
+	outbox_config "$RC" "logfile $BATS_TEST_TMPDIR/log"
+	run --separate-stderr "$OUTBOX" -C "$RC" -q -v
+	assert_success
+	assert_regex "$stderr" '--> MAIL FROM:<alice@example\.org> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8'
+	run tail -1 "$BATS_TEST_TMPDIR/log"
+	assert_output --regexp ' label=later account=default .* result=sent '
+	maildir_wait bob 2
+}

@@ -319,3 +319,65 @@ drip_run() {	# outbox against the dripping server: it must give up on time
 	tlsdrip ticket
 	drip_run
 }
+
+# A free TCP port on 127.0.0.1
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# dhe_server PORT: openssl's TLS 1.2 server that only does DHE-RSA (a
+# 2048-bit prime), with a throwaway RSA certificate pinned in $RC
+dhe_server() {
+	local d=$BATS_TEST_TMPDIR fp
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/dh.key" -out "$d/dh.pem" \
+		-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+	fp=$(openssl x509 -in "$d/dh.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+	(sleep 20 | timeout 20 openssl s_server -accept "127.0.0.1:$1" -cert "$d/dh.pem" \
+		-key "$d/dh.key" -cipher DHE-RSA-AES128-GCM-SHA256 -no_tls1_3 -quiet \
+		>/dev/null 2>&1 &)
+	for _ in $(seq 50); do
+		(: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && break
+		sleep 0.1
+	done
+	printf 'account a\nhost 127.0.0.1\nport %s\ntls on\ntls_starttls off\ntls_fingerprint %s\ntimeout 2\nqueue off\n' \
+		"$1" "$fp" >"$RC"
+	chmod 600 "$RC"
+}
+
+@test "tls_min_dh_prime_bits: a DH prime below it fails the handshake, one above it passes" {
+	port=$(free_port)
+	dhe_server "$port"
+	echo 'tls_min_dh_prime_bits 4096' >>"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -a a -S
+	assert_equal "$status" 76
+	assert_regex "$stderr" 'TLS handshake failed: The Diffie-Hellman prime sent by the server is not acceptable'
+	port=$(free_port)
+	dhe_server "$port"
+	echo 'tls_min_dh_prime_bits 1024' >>"$RC"
+	run --separate-stderr "$OUTBOX" -C "$RC" -a a -S
+	# The handshake is done; this server then says nothing.
+	refute_regex "$stderr" 'TLS|Diffie-Hellman'
+	assert_regex "$stderr" 'timed out waiting for the server'
+}
+
+@test "tls_crl_file: a revoked server certificate is refused, nothing sent" {
+	/usr/bin/python3 - "$MTA_PKI" "$BATS_TEST_TMPDIR/crl.pem" <<-'PY'
+		import datetime, sys
+		from cryptography import x509
+		from cryptography.hazmat.primitives import hashes, serialization
+		pki, out = sys.argv[1], sys.argv[2]
+		ca = x509.load_pem_x509_certificate(open(pki + "/ca.pem", "rb").read())
+		key = serialization.load_pem_private_key(open(pki + "/ca.key", "rb").read(), None)
+		srv = x509.load_pem_x509_certificate(open(pki + "/server.pem", "rb").read())
+		now = datetime.datetime.now(datetime.timezone.utc)
+		rev = x509.RevokedCertificateBuilder().serial_number(srv.serial_number) \
+			.revocation_date(now - datetime.timedelta(hours=1)).build()
+		crl = x509.CertificateRevocationListBuilder().issuer_name(ca.subject) \
+			.last_update(now - datetime.timedelta(hours=1)) \
+			.next_update(now + datetime.timedelta(days=1)).add_revoked_certificate(rev) \
+			.sign(key, hashes.SHA256())
+		open(out, "wb").write(crl.public_bytes(serialization.Encoding.PEM))
+	PY
+	outbox_config "$RC" "tls_crl_file $BATS_TEST_TMPDIR/crl.pem"
+	refused 'revoked'
+}

@@ -384,13 +384,15 @@ cron_run() {
 }
 
 # cron_check BOX: the message arrived as written, with a Date and a
-# Message-ID added at the end of the header
+# Message-ID added at the end of the header, and cron's bare "root" in
+# From made a full address with the sender's domain
 cron_check() {
 	local f
 	f=$(msg "$1" 'Cron <root@host> /usr/local/bin/backup --all')
 	run grep -c -E '^(Date|Message-ID): ' "$f"
 	assert_output 2
-	cmp <(maildir_last "$1" | sed -E '1,/^$/{/^(Date|Message-ID): /d;}') "$T/cron.msg"
+	cmp <(maildir_last "$1" | sed -E '1,/^$/{/^(Date|Message-ID): /d;}') \
+		<(sed -E '1,/^$/{s/^From: root \(/From: root@example.org (/; s/<root>$/<root@example.org>/;}' "$T/cron.msg")
 }
 
 @test "Debian cron: -FCronDaemon -i -B8BITMIME -oem MAILTO (two addresses)" {
@@ -426,6 +428,48 @@ cron_check() {
 	cron_run -FCronDaemon -i -odi -oem -oi -t -f root
 	maildir_wait bob 1
 	cron_check bob
+}
+
+@test "Debian cron: a job whose output holds a 100 KB line is delivered, quoted-printable" {
+	# Before, exit 65 and no mail: cron can only log the status.
+	cron_message 'root (Cron Daemon)' 'bob@example.org' >"$T/cron.msg"
+	python3 -c '
+import sys
+sys.stdout.write("rsync: " + " ".join("/srv/backup/d%05d/file.dat" % i for i in range(4000)) + "\n")' >>"$T/cron.msg"
+	sed '1,/^$/d' "$T/cron.msg" >"$T/cron.body"
+	cron_run -FCronDaemon -i -B8BITMIME -oem bob@example.org
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Transfer-Encoding)" quoted-printable
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" Content-Type)" 'text/plain; charset=UTF-8'
+	cmp <("$TESTBED_LIB/decode.py" "$f") "$T/cron.body"
+	run awk 'length($0) > 998' "$f"
+	assert_output ''
+}
+
+@test "cron's bare names in From: and To: get the sender's domain, or maildomain" {
+	# A submission server that wants a full From: takes the message.
+	cron_message 'root (Cron Daemon)' 'root' >"$T/cron.msg"
+	cron_run -FCronDaemon -i -B8BITMIME -oem bob@example.org
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$(header "$f" From)" 'root@example.org (Cron Daemon)'
+	assert_equal "$(header "$f" To)" 'root@example.org'
+	maildir_clear bob
+	outbox_config "$RC" "maildomain host.example.net"
+	cron_message '"(Cron Daemon)" <root>' 'root, Ops <ops>, bob@example.org' >"$T/cron.msg"
+	cron_run -FCronDaemon -i -odi -oem -oi -t -f root
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$(header "$f" From)" '"(Cron Daemon)" <root@host.example.net>'
+	assert_equal "$(header "$f" To)" 'root@host.example.net, Ops <ops@host.example.net>, bob@example.org'
+	# set_from_header on: the From is outbox's own, and full anyway.
+	maildir_clear bob
+	outbox_config "$RC" "set_from_header on"
+	cron_message 'root (Cron Daemon)' 'bob@example.org' >"$T/cron.msg"
+	cron_run -FCronDaemon -i -B8BITMIME -oem bob@example.org
+	maildir_wait bob 1
+	assert_equal "$(header "$(maildir_newest bob)" From)" 'CronDaemon <alice@example.org>'
 }
 
 # ---------------------------------------------------------------- PHP

@@ -72,6 +72,16 @@ teardown() {
 	[ ! -e "$X" ]
 }
 
+@test "Postfix's, Exim's and OpenSMTPD's odd flags: -eX, -p, -x, -E, -J are taken and ignored" {
+	run --separate-stderr "$OUTBOX" -C "$RC" -eq -em -e p -ep -ew -p esmtp -pESMTPA:client.example \
+		-x -E -Efoo -J -Jbar -oem -- bob@example.org <"$MSG"
+	assert_success
+	assert_equal "$stderr" ""
+	maildir_wait bob 1
+	run maildir_last bob
+	assert_line 'backup done'
+}
+
 @test "-bv shows the envelope with aliases resolved, and sends nothing" {
 	run "$OUTBOX" -C "$RC" -bv 'postmaster, dave@example.org'
 	assert_success
@@ -190,4 +200,74 @@ teardown() {
 	maildir_wait bob 1
 	run maildir_raw bob
 	assert_line 'Return-Path: <dave@example.org>'
+}
+
+# An msmtprc whose default account cannot deliver (port 9) and whose alice
+# account can: which one a message takes shows in the mailbox.
+two_accounts() {
+	cat >"$RC" <<-EOF
+		defaults
+		tls on
+		tls_trust_file $MTA_CA
+		host localhost
+		account default
+		port 9
+		from other@example.org
+		queue off
+		account alice
+		from *@example.org
+		port $SUBMISSION_PORT
+		auth on
+		user alice
+		password "wonder land-42"
+		$1
+	EOF
+	chmod 600 "$RC"
+}
+
+@test "--read-envelope-from chooses the account by the From: sender, as msmtp" {
+	two_accounts
+	run --separate-stderr "$OUTBOX" -v -C "$RC" --read-envelope-from bob@example.org < <(printf 'From: Carol <carol@example.org>\nSubject: by from\n\nhi\n')
+	assert_success
+	assert_regex "$stderr" "outbox: the message's From is <carol@example.org>: account alice"
+	maildir_wait bob 1
+	run maildir_raw bob
+	assert_line 'Return-Path: <carol@example.org>'
+	# A sender no account matches: the default account, as msmtp.
+	run --separate-stderr "$OUTBOX" -C "$RC" --read-envelope-from bob@example.org < <(printf 'From: x@elsewhere.example\n\nhi\n')
+	assert_equal "$status" 75
+	assert_regex "$stderr" 'account default: .*localhost:9'
+}
+
+@test "from %F: the envelope sender is the message's From (msmtp 1.8.29)" {
+	two_accounts
+	sed -i 's/^from \*@example.org$/from %F/' "$RC"
+	run "$OUTBOX" -C "$RC" -a alice bob@example.org < <(printf 'From: "Carol C" <carol@example.org>\nSubject: pct F\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run maildir_raw bob
+	assert_line 'Return-Path: <carol@example.org>'
+	assert_line 'From: "Carol C" <carol@example.org>'
+	run --separate-stderr "$OUTBOX" -C "$RC" -a alice bob@example.org < <(printf 'Subject: no from\n\nhi\n')
+	assert_equal "$status" 65
+	assert_equal "$stderr" "outbox: from %F: the message has no From header"
+}
+
+@test "set_to_header on: To, Cc and Bcc become one To of every recipient (msmtp 1.8.29)" {
+	two_accounts "set_to_header on"
+	run "$OUTBOX" -C "$RC" -a alice -t carol@example.org < <(printf 'To: bob@example.org\nCc: dave@example.org\nBcc: eve@example.org\nSubject: to\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	f=$(maildir_newest bob)
+	assert_equal "$("$TESTBED_LIB/decode.py" "$f" To)" 'carol@example.org, bob@example.org, dave@example.org, eve@example.org'
+	run grep -c -i -E '^(To|Cc|Bcc):' "$f"
+	assert_output 1
+	# undisclosed_recipients is the old spelling of set_to_header undisclosed_recipients
+	maildir_clear bob
+	two_accounts "undisclosed_recipients on"
+	run "$OUTBOX" -C "$RC" -a alice -t < <(printf 'To: bob@example.org\nSubject: to\n\nhi\n')
+	assert_success
+	maildir_wait bob 1
+	run grep -i '^To:' "$(maildir_newest bob)"
+	assert_output 'To: undisclosed-recipients:;'
 }

@@ -128,14 +128,23 @@ assert_clean() {
 	assert_regex "$stderr" 'greeting: 554 no service for you$'
 }
 
-@test "a line over 998 bytes: no memory error or leak, exit 65" {
+@test "lines over 998 bytes, re-encoded and folded: no memory error or leak" {
 	outbox_config "$RC"
 	{
-		printf 'To: bob@example.org\nSubject: long\n\n'
-		printf '%*s\n' 999 '' | tr ' ' x
+		printf 'To: bob@example.org\nSubject: long\nX-Long: %s\n\n' "$(printf '%*s' 3000 '' | tr ' ' h)"
+		printf 'a = b  \n'
+		printf '%*s\n' 99999 '' | tr ' ' x
 	} >"$MSG"
-	vg -C "$RC" bob@example.org
+	vg -v -C "$RC" bob@example.org
 	assert_clean
-	assert_equal "$status" 65
-	assert_regex "$stderr" '998'
+	assert_equal "$status" 0
+	assert_regex "$stderr" 'quoted-printable'
+	{
+		printf 'To: bob@example.org\nSubject: long\nContent-Type: multipart/mixed; boundary=x\n\n'
+		printf '%*s\n' 5000 '' | tr ' ' x
+	} >"$MSG"
+	vg -v -C "$RC" bob@example.org
+	assert_clean
+	assert_equal "$status" 0
+	assert_regex "$stderr" 'folded'
 }

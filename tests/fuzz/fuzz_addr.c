@@ -7,7 +7,9 @@
  * character, inside quotes (RFC 5321 quoted-pair) and outside them too,
  * as servers' tokenisers (Postfix's) read it: so '<\"x>' has a '>'
  * outside quotes.  The same rules hold for addr_path(), which parses
- * the MAIL and RCPT arguments of outbox's -bs server.
+ * the MAIL and RCPT arguments of outbox's -bs server.  addr_qualify()
+ * (bare names made full, for header fields) keeps a list that parses
+ * parsing, to as many addresses.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -59,13 +61,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct addrlist	 l = { 0 };
 	struct err	 e;
-	char		*s;
+	char		*s, *q;
 	size_t		 i;
+	int		 rv;
 
 	s = xstrndup((const char *)data, size);
 	memset(&e, 0, sizeof(e));
-	if (addr_parse_list(&l, s, &e) == -1 && e.cls != ERR_ADDR)
+	rv = addr_parse_list(&l, s, &e);
+	if (rv == -1 && e.cls != ERR_ADDR)
 		fail("error class is not ERR_ADDR", e.msg);
+	/*
+	 * Qualifying bare names keeps a good list good, address for address
+	 * (unless the domain makes one longer than the parser's limit).
+	 */
+	for (i = 0; i < l.n; i++)
+		if (strlen(l.v[i]) > 254 - sizeof("@fuzz.example"))
+			rv = 1;
+	if ((q = addr_qualify(s, "fuzz.example")) != NULL && rv == 0) {
+		struct addrlist	ql = { 0 };
+
+		if (addr_parse_list(&ql, q, &e) == -1 || ql.n != l.n)
+			fail("a qualified list parses differently", q);
+		for (i = 0; i < ql.n; i++)
+			check_addr(ql.v[i]);
+		addrlist_free(&ql);
+	}
+	free(q);
 	/* What was added before an error is checked too. */
 	for (i = 0; i < l.n; i++)
 		check_addr(l.v[i]);

@@ -8,7 +8,9 @@
  * on the spool: its size, lines of at most 998 octets, no Bcc left when
  * Bcc removal is on, no To/Cc left with undisclosed recipients, one From
  * and one Date when they are forced, and no control characters in the
- * addresses and Message-ID that reach the envelope and the logs.
+ * addresses and Message-ID that reach the envelope and the logs.  A body
+ * re-encoded for a long line has lines of at most 76 octets and one
+ * Content-Transfer-Encoding, quoted-printable.
  */
 #include <sys/mman.h>
 
@@ -127,9 +129,10 @@ field_is(const char *line, size_t len, const char *name)
 }
 
 static void
-check_spool(const struct buf *raw, const struct msg_opts *o)
+check_spool(const struct buf *raw, const struct msg_opts *o,
+    const struct msg *m)
 {
-	size_t	 i, eol, len, nfrom = 0, ndate = 0;
+	size_t	 i, eol, len, nfrom = 0, ndate = 0, ncte = 0;
 	int	 hdr = 1;
 	char	*nl;
 
@@ -142,10 +145,21 @@ check_spool(const struct buf *raw, const struct msg_opts *o)
 		len = eol - i;
 		if (len > 998)
 			fail("a line of more than 998 octets in the spool", raw);
-		if (len == 0)
+		if (len == 0 && hdr) {
 			hdr = 0;
+			continue;
+		}
+		/* Quoted-printable lines are at most 76 octets (RFC 2045). */
+		if (!hdr && m->qp_line && len > 76)
+			fail("a quoted-printable line over 76 octets", raw);
 		if (!hdr)
 			continue;
+		if (field_is(raw->p + i, len, "Content-Transfer-Encoding")) {
+			ncte++;
+			if (m->qp_line && (len != 43 || memcmp(raw->p + i,
+			    "Content-Transfer-Encoding: quoted-printable", 43)))
+				fail("re-encoded, but not said so", raw);
+		}
 		if (o->remove_bcc && (field_is(raw->p + i, len, "Bcc") ||
 		    field_is(raw->p + i, len, "Resent-Bcc")))
 			fail("Bcc left in the header", raw);
@@ -161,6 +175,8 @@ check_spool(const struct buf *raw, const struct msg_opts *o)
 		fail("set_from on: not exactly one From", raw);
 	if (o->set_date == HDR_ON && ndate != 1)
 		fail("set_date on: not exactly one Date", raw);
+	if (m->qp_line && ncte != 1)
+		fail("re-encoded: not exactly one Content-Transfer-Encoding", raw);
 }
 
 static void
@@ -204,6 +220,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.set_msgid = (enum hdrmode)(mode / 5 % 3);
 	o.from_hdr = FROM_HDR;
 	o.msgid_domain = "fuzz.example";
+	o.qualify_domain = mode >= 8 ? "fuzz.example" : NULL;
 	o.spool_dir = spool_dir;
 	o.spool_fd = -1;
 
@@ -224,7 +241,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if ((off_t)raw.len != m.size)
 		fail("msg.size is not the spool's size", &raw);
-	check_spool(&raw, &o);
+	check_spool(&raw, &o, &m);
 	check_dotted(&dotted, &raw);
 	for (i = 0; i < m.rcpts.n; i++)
 		check_str(m.rcpts.v[i], "a -t recipient");
