@@ -166,6 +166,8 @@ int	 mode_send(struct run *, struct err *);
  * OUTBOX_NO_RETRIER set, nor for --dry-run).
  */
 void	 retrier_ensure(const struct run *);
+/* May this run leave work behind it (OUTBOX_NO_RETRIER, --dry-run)? */
+int	 front_background_ok(const struct run *);
 int	 mode_smtp(struct run *, struct err *);
 int	 mode_verify(struct run *, struct err *);
 int	 mode_store_password(struct run *, struct err *);

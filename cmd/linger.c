@@ -16,14 +16,13 @@ static long long
 linger_ms(const struct run *r)
 {
 	const char	*v = getenv("OUTBOX_LINGER");
-	const char	*no = getenv("OUTBOX_NO_RETRIER");
 
 	if (r->o->dry_run || r->acct == NULL)
 		return 0;
 	if (v != NULL && *v != '\0')
 		return strtoll(v, NULL, 10) * 1000;
 	/* No background work asked for: no holder either. */
-	if (no != NULL && *no != '\0' && strcmp(no, "0") != 0)
+	if (!front_background_ok(r))
 		return 0;
 	return acct_seconds(r->acct, CF_LINGER) * 1000;
 }

@@ -31,17 +31,21 @@
 #define SLEEP_MAX	3600	/* look at the queue at least hourly */
 #define STUCK_ROUNDS	10	/* flushes in a row that changed nothing */
 
-/* The caller asked for no background work, or this is the retrier's own. */
-static int
-retrier_wanted(const struct run *r)
+int
+front_background_ok(const struct run *r)
 {
 	const char	*v = getenv("OUTBOX_NO_RETRIER");
 
 	if (v != NULL && *v != '\0' && strcmp(v, "0") != 0)
 		return 0;
-	if (getenv("OUTBOX_RETRIER") != NULL)
-		return 0;
 	return !r->o->dry_run;
+}
+
+/* Background work allowed, and this is not the retrier's own flush. */
+static int
+retrier_wanted(const struct run *r)
+{
+	return front_background_ok(r) && getenv("OUTBOX_RETRIER") == NULL;
 }
 
 static int

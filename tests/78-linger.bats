@@ -27,6 +27,10 @@ setup() {
 }
 
 teardown() {
+	if [[ -n ${SHORT_IDLE:-} ]]; then
+		PATH=$PATH:/usr/sbin postconf -c "$MTA_DIR/postfix" -e smtpd_timeout=300s
+		PATH=$PATH:/usr/sbin postfix -c "$MTA_DIR/postfix" reload >/dev/null 2>&1
+	fi
 	fault_stop
 	pkill -KILL -f -- "-C $RC" 2>/dev/null || true
 	return 0
@@ -121,6 +125,25 @@ copies() {	# copies N: how many copies of message N arrived for bob
 	maildir_wait bob 11 20
 	sleep 0.5
 	for i in $(seq 0 10); do assert_equal "$(copies $i)" 1; done
+	assert_equal "$(entries)" 0
+}
+
+@test "Postfix ends the idle session (smtpd_timeout 2s): the next message goes on its own connection" {
+	SHORT_IDLE=1
+	PATH=$PATH:/usr/sbin postconf -c "$MTA_DIR/postfix" -e smtpd_timeout=2s
+	PATH=$PATH:/usr/sbin postfix -c "$MTA_DIR/postfix" reload >/dev/null 2>&1
+	sleep 1
+	outbox_config "$RC" "auth plain" "linger 20s"
+	mta_log_mark
+	msg 1 | "$OUTBOX" -C "$RC" bob@example.org
+	mta_log_wait 'timeout after' 10
+	run --separate-stderr "$OUTBOX" -v -C "$RC" bob@example.org < <(msg 2)
+	assert_success
+	assert_regex "$stderr" 'the shared session cannot take the message; sending on a connection of its own'
+	maildir_wait bob 2
+	sleep 0.5
+	assert_equal "$(copies 1)" 1
+	assert_equal "$(copies 2)" 1
 	assert_equal "$(entries)" 0
 }
 
