@@ -348,12 +348,15 @@ socks_step(int fd, const unsigned char *msg, size_t mlen, unsigned char *in,
 {
 	ssize_t	n;
 
-	if (send(fd, msg, mlen, MSG_NOSIGNAL) != (ssize_t)mlen)
+	/* A proxy that hangs up at once may reset: the same, for the user. */
+	if (send(fd, msg, mlen, MSG_NOSIGNAL) != (ssize_t)mlen &&
+	    errno != ECONNRESET && errno != EPIPE)
 		return err_sys(e, ERR_TEMP, "cannot write to it");
-	if ((n = read_exact(fd, in, *len, deadline)) == -1)
+	if ((n = read_exact(fd, in, *len, deadline)) == -1 &&
+	    errno != ECONNRESET && errno != EPIPE)
 		return err_set(e, ERR_TEMP, "no answer: %s", errno ==
 		    ETIMEDOUT ? "timed out" : strerror(errno));
-	if (n == 0)
+	if (n <= 0)
 		return err_set(e, ERR_TEMP, "it closed the connection without "
 		    "an answer");
 	*len = (size_t)n;

@@ -259,7 +259,11 @@ except (BrokenPipeError, ConnectionResetError):
 }
 
 @test "the holder keeps no password and nothing of the message" {
-	printf 'Subject: memory\n\nzebra-secret-body-text\n' | "$OUTBOX" -C "$RC" bob@example.org
+	# Under ASan its allocator stands in for glibc's: let it wipe as
+	# M_PERTURB does (no effect on a normal build).
+	printf 'Subject: memory\n\nzebra-secret-body-text\n' |
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_free_fill_size=1048576:free_fill_byte=165 \
+		"$OUTBOX" -C "$RC" bob@example.org
 	pid=$(pgrep -f -- "-C $RC" | head -1)
 	run /usr/bin/python3 -c '
 import re, sys
@@ -271,13 +275,19 @@ with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem
         if not m or "[vvar]" in line or "[vsyscall]" in line:
             continue
         a, b = int(m[1], 16), int(m[2], 16)
-        try:
-            mem.seek(a)
-            data = mem.read(b - a)
-            if b"wonder land-42" in data or b"zebra-secret-body" in data:
+        if b - a > 1 << 30:     # the shadow of a sanitizer, not the heap
+            continue
+        # Read in pieces (a sanitizer build maps huge shadow areas).
+        tail = b""
+        for off in range(a, b, 1 << 24):
+            try:
+                mem.seek(off)
+                data = mem.read(min(1 << 24, b - off))
+            except (OSError, OverflowError):
+                break
+            if b"wonder land-42" in tail + data or b"zebra-secret-body" in tail + data:
                 found = True
-        except OSError:
-            pass
+            tail = data[-32:]
 print("found" if found else "clean")' "$pid"
 	assert_output clean
 }
