@@ -237,10 +237,14 @@ send_request(int fd, const struct envelope *env, const struct msg *m)
 	int		 rv = -1;
 
 	if (has_newline(env->sender) || has_newline(env->envid) ||
-	    has_newline(env->notify) || has_newline(env->ret))
+	    has_newline(env->notify) || has_newline(env->ret) ||
+	    has_newline(env->body))
 		return -1;
-	buf_addf(&b, "outbox-linger 1\nsize %lld\n8bit %d\naon %d\n",
-	    (long long)m->size, m->eightbit, env->all_or_nothing);
+	buf_addf(&b, "outbox-linger 1\nsize %lld\n8bit %d\naon %d\n"
+	    "smtputf8 %d\n", (long long)m->size, m->eightbit,
+	    env->all_or_nothing, env->smtputf8);
+	if (env->body != NULL)
+		buf_addf(&b, "body %s\n", env->body);
 	buf_addf(&b, "sender %s\n", env->sender);
 	if (env->envid != NULL)
 		buf_addf(&b, "envid %s\n", env->envid);
@@ -443,6 +447,10 @@ read_request(struct lio *l, struct envelope *env, struct msg *m)
 			m->eightbit = atoi(v) != 0;
 		else if ((v = value_of(line, "aon")) != NULL)
 			env->all_or_nothing = atoi(v) != 0;
+		else if ((v = value_of(line, "smtputf8")) != NULL)
+			env->smtputf8 = atoi(v) != 0;
+		else if ((v = value_of(line, "body")) != NULL)
+			env->body = xstrdup(v);
 		else if ((v = value_of(line, "sender")) != NULL)
 			env->sender = xstrdup(v);
 		else if ((v = value_of(line, "envid")) != NULL)

@@ -192,6 +192,35 @@ fault_series() {	# fault_series SCRIPT: two messages to the fault server
 	fault_series
 }
 
+@test "-B 8BITMIME and -O smtputf8 reach MAIL FROM over the shared session too" {
+	fault_start - <<-'EOF'
+		send 220 hi
+		ehlo 8BITMIME SMTPUTF8
+		expect MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8$
+		send 250 ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 ok
+		expect MAIL FROM:<a@example.org> BODY=8BITMIME SMTPUTF8$
+		send 250 ok
+		rcpt_ok
+		data_ok
+		data
+		send 250 ok
+		expect QUIT
+		send 221 bye
+	EOF
+	printf 'account default\nhost 127.0.0.1\nport %s\ntls off\nauth off\nfrom a@example.org\ntimeout 5\nlinger 1s\n' \
+		"$FAULT_PORT" >"$RC"
+	run "$OUTBOX" -C "$RC" -B 8BITMIME -O smtputf8 b@example.org < <(msg 1)
+	assert_success
+	run --separate-stderr "$OUTBOX" -v -C "$RC" -B 8BITMIME -O smtputf8 b@example.org < <(msg 2)
+	assert_success
+	assert_regex "$stderr" 'sent over the shared session'
+	fault_wait
+}
+
 # kill_holder_at POINT: the holder dies at POINT while carrying message 2.
 kill_holder_at() {
 	msg 1 | OUTBOX_TEST_CRASH=$1 "$OUTBOX" -C "$RC" bob@example.org
