@@ -422,49 +422,58 @@ said_data(void *arg)
 	crash_point("linger-data");
 }
 
+int
+linger_request_line(const char *line, struct envelope *env, struct msg *m)
+{
+	const char	*v;
+
+	if (strcmp(line, "end") == 0)
+		return 1;
+	if (env->nrcpt >= RCPTS_MAX)
+		return -1;
+	if ((v = value_of(line, "size")) != NULL)
+		m->size = (off_t)strtoll(v, NULL, 10);
+	else if ((v = value_of(line, "8bit")) != NULL)
+		m->eightbit = atoi(v) != 0;
+	else if ((v = value_of(line, "aon")) != NULL)
+		env->all_or_nothing = atoi(v) != 0;
+	else if ((v = value_of(line, "smtputf8")) != NULL)
+		env->smtputf8 = atoi(v) != 0;
+	else if ((v = value_of(line, "body")) != NULL && env->body == NULL)
+		env->body = xstrdup(v);
+	else if ((v = value_of(line, "sender")) != NULL && env->sender == NULL)
+		env->sender = xstrdup(v);
+	else if ((v = value_of(line, "envid")) != NULL && env->envid == NULL)
+		env->envid = xstrdup(v);
+	else if ((v = value_of(line, "notify")) != NULL && env->notify == NULL)
+		env->notify = xstrdup(v);
+	else if ((v = value_of(line, "ret")) != NULL && env->ret == NULL)
+		env->ret = xstrdup(v);
+	else if ((v = value_of(line, "rcpt")) != NULL && *v != '\0')
+		env_add_rcpt(env, v);
+	else
+		return -1;
+	return 0;
+}
+
 /* Read a request into env and m; 0, or -1 when it is not one. */
 static int
 read_request(struct lio *l, struct envelope *env, struct msg *m)
 {
 	char		 line[LINE_MAX_LEN];
-	const char	*v;
 	size_t		 total = 0;
-	int		 first = 1, got;
+	int		 got, rv = -1;
 
+	if (lio_line(l, line, sizeof(line), STEP_MS) != 1 ||
+	    strcmp(line, "outbox-linger 1") != 0)
+		return -1;
 	while ((got = lio_line(l, line, sizeof(line), STEP_MS)) == 1) {
 		total += strlen(line) + 1;
-		if (total > REQUEST_MAX || env->nrcpt > RCPTS_MAX)
-			return -1;
-		if (first) {
-			if (strcmp(line, "outbox-linger 1") != 0)
-				return -1;
-			first = 0;
-		} else if (strcmp(line, "end") == 0)
+		if (total > REQUEST_MAX ||
+		    (rv = linger_request_line(line, env, m)) != 0)
 			break;
-		else if ((v = value_of(line, "size")) != NULL)
-			m->size = (off_t)strtoll(v, NULL, 10);
-		else if ((v = value_of(line, "8bit")) != NULL)
-			m->eightbit = atoi(v) != 0;
-		else if ((v = value_of(line, "aon")) != NULL)
-			env->all_or_nothing = atoi(v) != 0;
-		else if ((v = value_of(line, "smtputf8")) != NULL)
-			env->smtputf8 = atoi(v) != 0;
-		else if ((v = value_of(line, "body")) != NULL)
-			env->body = xstrdup(v);
-		else if ((v = value_of(line, "sender")) != NULL)
-			env->sender = xstrdup(v);
-		else if ((v = value_of(line, "envid")) != NULL)
-			env->envid = xstrdup(v);
-		else if ((v = value_of(line, "notify")) != NULL)
-			env->notify = xstrdup(v);
-		else if ((v = value_of(line, "ret")) != NULL)
-			env->ret = xstrdup(v);
-		else if ((v = value_of(line, "rcpt")) != NULL)
-			env_add_rcpt(env, v);
-		else
-			return -1;
 	}
-	if (got != 1 || env->sender == NULL || env->nrcpt == 0 ||
+	if (rv != 1 || env->sender == NULL || env->nrcpt == 0 ||
 	    l->passed == -1 || m->size < 0)
 		return -1;
 	m->fd = l->passed;

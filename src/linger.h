@@ -60,6 +60,13 @@ int	 linger_hand_off(struct smtp_session *s, const struct smtp_result *,
 	    const char *path, int idle_ms, void (*scrub)(void *), void *arg);
 
 /*
+ * Parse one line of a client's request into env and m (exposed for the
+ * fuzz target): 1 at "end", 0 for a line taken, -1 for a bad one.
+ */
+int	 linger_request_line(const char *line, struct envelope *,
+	    struct msg *);
+
+/*
  * Parse one result line of the holder into res, e or env (exposed for
  * the fuzz target): 1 at "end", 0 for a line taken, -1 for a bad one.
  */

@@ -171,6 +171,7 @@ fault_series() {	# fault_series SCRIPT: two messages to the fault server
 		data_ok
 		data
 		send 250 ok
+		sleep 0.5
 		close
 	EOF
 	fault_series
