@@ -289,6 +289,27 @@ flush_accounts(struct run *r, struct queue *q, struct delivery *total)
 	qentry_free_list(v, n);
 }
 
+/* -qI ID: an id that names no waiting entry is an error, as for --drop. */
+static int
+flush_id_check(struct queue *q, const char *id, struct err *e)
+{
+	struct qentry	qe;
+	int		rv, failed;
+
+	memset(&qe, 0, sizeof(qe));
+	qe.fd = -1;
+	if ((rv = queue_find(q, id, &qe, e)) == -1)
+		return -1;
+	failed = qe.failed;
+	qentry_clear(&qe);
+	if (rv == 1)
+		return err_set(e, ERR_USAGE, "no queue entry %s", id);
+	if (failed)
+		return err_set(e, ERR_USAGE, "%s is in failed/ and is not sent "
+		    "again (outbox --drop %s removes it)", id, id);
+	return 0;
+}
+
 int
 mode_flush(struct run *r, struct err *e)
 {
@@ -299,6 +320,11 @@ mode_flush(struct run *r, struct err *e)
 		return -1;
 	if (open_queue(&q, e) == -1)
 		return -1;
+	if (r->o->flush_id != NULL && flush_id_check(&q, r->o->flush_id,
+	    e) == -1) {
+		queue_close(&q);
+		return -1;
+	}
 	queue_clean_tmp(&q);
 	memset(&total, 0, sizeof(total));
 	flush_accounts(r, &q, &total);

@@ -452,6 +452,11 @@ fault_config() {
 	sleep 0.3
 	assert_equal "$(maildir_count catchall)" 1
 	assert_equal "$(maildir_count bob)" 1
+	# An id that names no entry is an error, as for --drop.
+	run --separate-stderr "$OUTBOX" -C "$RC" -qI 20991231T000000-1-00000000
+	assert_equal "$status" 64
+	assert_regex "$stderr" 'no queue entry 20991231T000000-1-00000000'
+
 }
 
 @test "queue always: returns at once, then the message arrives" {
