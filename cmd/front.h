@@ -109,7 +109,8 @@ struct front_session {
 	struct sasl_keep	 keep;
 	int			 key_refused;	/* a kept SCRAM key was refused */
 	/* A shared session (cmd/linger.c): the holder, or our own fallback. */
-	char			 lpath[128];	/* the holder's socket, or "" */
+	char			 lpath[128];	/* the holder's socket */
+	int			 lpath_known;	/* 1: lpath is it; -1: none; 0: ? */
 	int			 holder_fd;	/* when holder_open */
 	int			 holder_open;
 	int			 shared;	/* messages sent through it */
@@ -129,7 +130,7 @@ struct smtp_session *front_linger_open(struct front_session *);
 int	 front_linger_keep(struct front_session *, struct smtp_session *,
 	    const struct smtp_result *);
 /* Are shared sessions on for the current account (linger > 0)? */
-int	 front_linger_wanted(const struct run *);
+int	 front_linger_wanted(struct front_session *);
 /* The session of our own that fs opens (password, connect, AUTH). */
 struct smtp_session *front_open_own(struct front_session *,
 	    struct smtp_result *, struct err *);

@@ -51,16 +51,25 @@ linger_key(const struct run *r, struct buf *b)
 	}
 }
 
+/*
+ * Shared sessions for fs's account: on (linger > 0) and a place for the
+ * holder's socket, worked out once per session (fs->lpath).
+ */
 static int
-linger_path_of(const struct run *r, char *path, size_t len)
+linger_where(struct front_session *fs)
 {
 	struct buf	b = { 0 };
-	int		rv;
 
-	linger_key(r, &b);
-	rv = linger_path(b.p, path, len);
-	buf_free(&b);
-	return rv;
+	if (fs->lpath_known == 0) {
+		fs->lpath_known = -1;
+		if (linger_ms(fs->r) > 0) {
+			linger_key(fs->r, &b);
+			if (linger_path(b.p, fs->lpath, sizeof(fs->lpath)) == 0)
+				fs->lpath_known = 1;
+			buf_free(&b);
+		}
+	}
+	return fs->lpath_known == 1;
 }
 
 static int
@@ -126,8 +135,7 @@ front_linger_open(struct front_session *fs)
 	struct smtp_remote	ops;
 
 	fs->own = NULL;
-	if (linger_ms(fs->r) <= 0 ||
-	    linger_path_of(fs->r, fs->lpath, sizeof(fs->lpath)) == -1)
+	if (!linger_where(fs))
 		return NULL;
 	if ((fs->holder_fd = linger_connect(fs->lpath)) == -1)
 		return NULL;
@@ -157,12 +165,11 @@ front_linger_keep(struct front_session *fs, struct smtp_session *s,
     const struct smtp_result *res)
 {
 	long long	ms = linger_ms(fs->r);
-	char		path[128];
 
-	if (ms <= 0 || s == NULL || smtp_is_remote(s) || !smtp_reusable(s) ||
-	    linger_path_of(fs->r, path, sizeof(path)) == -1)
+	if (s == NULL || smtp_is_remote(s) || !smtp_reusable(s) ||
+	    !linger_where(fs))
 		return 0;
-	if (linger_hand_off(s, res, path, ms > 0x7fffffff ? 0x7fffffff :
+	if (linger_hand_off(s, res, fs->lpath, ms > 0x7fffffff ? 0x7fffffff :
 	    (int)ms, scrub, fs) != 1)
 		return 0;
 	if (fs->r->o->verbose)
@@ -172,9 +179,7 @@ front_linger_keep(struct front_session *fs, struct smtp_session *s,
 }
 
 int
-front_linger_wanted(const struct run *r)
+front_linger_wanted(struct front_session *fs)
 {
-	char	path[128];
-
-	return linger_ms(r) > 0 && linger_path_of(r, path, sizeof(path)) == 0;
+	return linger_where(fs);
 }

@@ -449,7 +449,8 @@ submit(struct submission *s, struct err *e)
 	dp.report_arg = s;
 	deliver_begin(&d, &dp, s->queued ? &s->q : NULL, NULL);
 	/* With shared sessions, no QUIT with the data: a holder goes on. */
-	deliver_entry(&d, &s->qe, !more && !front_linger_wanted(s->r), &o);
+	deliver_entry(&d, &s->qe, !more && !front_linger_wanted(&s->fs),
+	    &o);
 	deliver_verdict(&d, &s->qe, &o, e);
 	/* A bounce (queue always: the caller heard 0) goes out now too. */
 	if ((more && o.fate == FATE_DELIVERED && d.s != NULL) ||
