@@ -78,15 +78,9 @@ wake(int fd)
 static void
 become_background(int ready)
 {
-	int	null;
-
 	if (ready != 3 && dup2(ready, 3) == -1)
 		_exit(1);
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-	}
+	stdio_to_null();
 	closefrom(4);
 	setpriority(PRIO_PROCESS, 0, 19);
 	/* I/O class idle (IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT). */

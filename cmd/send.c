@@ -510,7 +510,6 @@ static int
 detach(void)
 {
 	pid_t	pid;
-	int	null;
 
 	fflush(NULL);
 	if ((pid = fork()) == -1)
@@ -518,13 +517,7 @@ detach(void)
 	if (pid > 0)
 		return 1;
 	setsid();
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		if (null > 2)
-			close(null);
-	}
+	stdio_to_null();
 	return 0;
 }
 

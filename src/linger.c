@@ -603,13 +603,9 @@ holder_main(struct smtp_session *s, const struct smtp_result *res0,
 	struct sockaddr_un	sa;
 	struct holder		h;
 	char			lock[300];
-	int			null, lfd, lockfd, sfd = smtp_fd(s);
+	int			lfd, lockfd, sfd = smtp_fd(s);
 
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-	}
+	stdio_to_null();
 	close_all_but(sfd, ready);
 	forget_the_past();
 	if (chdir("/") == -1)

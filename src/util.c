@@ -386,3 +386,17 @@ sh_syntax_ok(const char *cmd)
 		return -1;
 	return WEXITSTATUS(status) == 0;
 }
+
+void
+stdio_to_null(void)
+{
+	int	null;
+
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		return;
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+}

@@ -68,4 +68,7 @@ int	 run_capture(const char *cmd, int timeout_s, size_t max, struct buf *,
  */
 int	 sh_syntax_ok(const char *cmd);
 
+/* Standard input, output and error on /dev/null: for work left behind. */
+void	 stdio_to_null(void);
+
 #endif
