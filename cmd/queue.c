@@ -60,8 +60,7 @@ delayed(const struct config *cfg, const struct qentry *qe, long long now)
 
 	if (a != NULL && a->val[CF_QUEUE_WARN] != NULL)
 		warn = acct_seconds(a, CF_QUEUE_WARN);
-	return !qe->failed && (qe->warned || (warn > 0 &&
-	    now - qe->queued >= warn));
+	return !qe->failed && (qe->warned || qentry_delayed(qe, warn, now));
 }
 
 static void

@@ -198,8 +198,8 @@ notify_sender(struct delivery *d, struct qentry *qe, struct outcome *o)
 		fresh += qe->env.rcpt[i].fresh;
 	if (fresh > 0 && !p->caller_waits && p->bounces)
 		queue_notice(d, qe, DSN_FAILED, o);
-	else if (o->fate == FATE_DEFERRED && !qe->warned && p->warn > 0 &&
-	    queue_now() - qe->queued >= p->warn) {
+	else if (o->fate == FATE_DEFERRED && !qe->warned &&
+	    qentry_delayed(qe, p->warn, queue_now())) {
 		qe->warned = 1;
 		queue_notice(d, qe, DSN_DELAYED, o);
 	}

@@ -579,6 +579,12 @@ queue_due(struct queue *q, const char *acct, const char *skip, long long now)
 	return due;
 }
 
+int
+qentry_delayed(const struct qentry *qe, long long warn, long long now)
+{
+	return warn > 0 && now - qe->queued >= warn;
+}
+
 size_t
 queue_waiting(struct queue *q, long long *earliest)
 {

@@ -79,6 +79,8 @@ int	 queue_lock(struct queue *, struct qentry *);
 /* Are there entries of the account, other than skip, due at now? */
 int	 queue_due(struct queue *, const char *acct, const char *skip,
 	    long long now);
+/* Has the entry waited for warn seconds (queue_warn; <= 0: never)? */
+int	 qentry_delayed(const struct qentry *, long long warn, long long now);
 /*
  * How many entries wait for an attempt (not held); *earliest is when the
  * first of them is due.
